@@ -1,0 +1,167 @@
+//! Status conditions: the condition types and reasons the controllers report, and the one rule for
+//! updating a list of them (a condition's `lastTransitionTime` moves only when its status flips).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// The object reached the state its spec asks for.
+pub const READY: &str = "Ready";
+/// A change is being rolled out or converged.
+pub const PROGRESSING: &str = "Progressing";
+/// Something is serving in a worse state than desired (failed rollout, unhealthy slot).
+pub const DEGRADED: &str = "Degraded";
+
+/// Condition status values, as Kubernetes spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The condition holds.
+    True,
+    /// The condition does not hold.
+    False,
+    /// The controller cannot tell yet.
+    Unknown,
+}
+
+impl Status {
+    /// The string Kubernetes expects in `status.conditions[].status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::True => "True",
+            Status::False => "False",
+            Status::Unknown => "Unknown",
+        }
+    }
+}
+
+/// Reasons shared by all three kinds.
+pub mod reason {
+    /// The spec failed validation; it must change before anything happens in AWS.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The spec is valid and has been accepted; convergence in AWS is reported separately.
+    pub const ACCEPTED: &str = "Accepted";
+    /// The object is being deleted and its AWS resources are being cleaned up.
+    pub const DELETING: &str = "Deleting";
+    /// Another object or an owner outside the operator already claims the resource.
+    pub const CONFLICT: &str = "Conflict";
+}
+
+/// The desired value of one condition, before timestamps are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionUpdate<'a> {
+    /// Condition type, e.g. [`READY`].
+    pub type_: &'a str,
+    /// Whether the condition holds.
+    pub status: Status,
+    /// One CamelCase word a machine can match on.
+    pub reason: &'a str,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+/// Sets one condition in `conditions`, keeping `lastTransitionTime` unless the status flipped.
+///
+/// Returns whether anything changed, so a caller can skip a status patch when nothing did.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    update: ConditionUpdate<'_>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> bool {
+    let status = update.status.as_str();
+    match conditions.iter_mut().find(|c| c.type_ == update.type_) {
+        Some(existing) => {
+            let flipped = existing.status != status;
+            let changed = flipped
+                || existing.reason != update.reason
+                || existing.message != update.message
+                || existing.observed_generation != generation;
+            if flipped {
+                existing.last_transition_time = Time(now);
+                existing.status = status.to_string();
+            }
+            existing.reason = update.reason.to_string();
+            existing.message = update.message;
+            existing.observed_generation = generation;
+            changed
+        }
+        None => {
+            conditions.push(Condition {
+                type_: update.type_.to_string(),
+                status: status.to_string(),
+                reason: update.reason.to_string(),
+                message: update.message,
+                observed_generation: generation,
+                last_transition_time: Time(now),
+            });
+            true
+        }
+    }
+}
+
+/// The condition of the given type, if present.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(seconds).expect("valid timestamp")
+    }
+
+    fn ready(status: Status, message: &str) -> ConditionUpdate<'static> {
+        ConditionUpdate {
+            type_: READY,
+            status,
+            reason: reason::ACCEPTED,
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn new_condition_is_added_with_transition_time_now() {
+        let mut list = Vec::new();
+        assert!(set(&mut list, ready(Status::True, "ok"), Some(1), at(10)));
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].last_transition_time, Time(at(10)));
+        assert_eq!(list[0].observed_generation, Some(1));
+    }
+
+    #[test]
+    fn unchanged_condition_reports_no_change_and_keeps_time() {
+        let mut list = Vec::new();
+        set(&mut list, ready(Status::True, "ok"), Some(1), at(10));
+        assert!(!set(&mut list, ready(Status::True, "ok"), Some(1), at(20)));
+        assert_eq!(list[0].last_transition_time, Time(at(10)));
+    }
+
+    #[test]
+    fn message_change_without_flip_keeps_transition_time() {
+        let mut list = Vec::new();
+        set(&mut list, ready(Status::True, "ok"), Some(1), at(10));
+        assert!(set(
+            &mut list,
+            ready(Status::True, "still ok"),
+            Some(2),
+            at(20)
+        ));
+        assert_eq!(list[0].last_transition_time, Time(at(10)));
+        assert_eq!(list[0].message, "still ok");
+        assert_eq!(list[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn status_flip_moves_transition_time() {
+        let mut list = Vec::new();
+        set(&mut list, ready(Status::True, "ok"), Some(1), at(10));
+        assert!(set(
+            &mut list,
+            ready(Status::False, "broken"),
+            Some(1),
+            at(30)
+        ));
+        assert_eq!(list[0].last_transition_time, Time(at(30)));
+        assert_eq!(list[0].status, "False");
+    }
+}

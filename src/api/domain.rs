@@ -1,0 +1,168 @@
+//! The `Domain` resource: a hostname (and aliases) for one App, with its Route53 records and ACM
+//! certificate, and the status the Domain controller reports.
+
+use super::{DeletionPolicy, FQDN_PATTERN};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A custom domain for an App: alias records in Route53 pointing at the App's load balancer, and a
+/// TLS certificate from ACM (requested and DNS-validated by the operator, or an existing one).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "cygni.io",
+    version = "v1alpha1",
+    kind = "Domain",
+    namespaced,
+    status = "DomainStatus",
+    shortname = "cxdomain",
+    category = "cygni",
+    doc = "A hostname for an App, with Route53 records and an ACM certificate.",
+    printcolumn(name = "Hostname", type_ = "string", json_path = ".spec.hostname"),
+    printcolumn(name = "App", type_ = "string", json_path = ".spec.appRef.name"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Certificate",
+        type_ = "string",
+        json_path = ".status.certificate.status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.aliases.exists(a, a == self.hostname)")
+    .message("aliases must not repeat the hostname").field_path(".aliases"))]
+pub struct DomainSpec {
+    /// The hostname, e.g. `shop.example.com`. Immutable: DNS records and the certificate are made for
+    /// it, so a different hostname is a different Domain.
+    #[schemars(regex(pattern = FQDN_PATTERN), length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("hostname is immutable; create a new Domain for another hostname"))]
+    pub hostname: String,
+    /// More hostnames served by the same App and covered by the same certificate.
+    #[serde(default)]
+    #[schemars(length(max = 9), inner(regex(pattern = FQDN_PATTERN), length(max = 253)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub aliases: Vec<String>,
+    /// The App (same namespace) the hostname points at.
+    pub app_ref: AppRef,
+    /// The Route53 public hosted zone that holds the records. Omit to use the allowed zone whose
+    /// name is the longest suffix of the hostname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone: Option<HostedZoneRef>,
+    /// The TLS certificate. Omit to have the operator request one from ACM and validate it by DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateSpec>,
+    /// TTL in seconds of the records that are not aliases (validation CNAMEs, ownership TXT).
+    #[serde(default = "default_ttl")]
+    #[schemars(range(min = 30, max = 86400))]
+    pub ttl: i64,
+    /// What happens in AWS when the Domain is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn default_ttl() -> i64 {
+    300
+}
+
+/// Reference to an App in the Domain's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRef {
+    /// Name of the App.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A Route53 hosted zone, by ID or by name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.id) || has(self.name)").message("set id, name or both"))]
+pub struct HostedZoneRef {
+    /// Hosted zone ID, e.g. `Z0123456789ABCDEFGHIJ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^Z[A-Z0-9]{1,32}$"))]
+    pub id: Option<String>,
+    /// Zone name, e.g. `example.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FQDN_PATTERN), length(max = 253))]
+    pub name: Option<String>,
+}
+
+/// Which certificate serves the hostname.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateSpec {
+    /// ARN of an existing ACM certificate that covers the hostname and aliases. The operator attaches
+    /// it to the listener and never deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$"
+    ))]
+    pub arn: Option<String>,
+}
+
+/// What the Domain controller observed in AWS.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Progressing and Degraded.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Hosted zone that holds the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+    /// The certificate and its ACM state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateStatus>,
+    /// DNS records ACM asked for to validate the certificate.
+    #[serde(default)]
+    pub validation_records: Vec<DnsRecord>,
+    /// Records the operator wrote and owns.
+    #[serde(default)]
+    pub records: Vec<DnsRecord>,
+}
+
+/// The certificate as ACM reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// Certificate ARN.
+    pub arn: String,
+    /// ACM status: `PENDING_VALIDATION`, `ISSUED`, `FAILED`, ...
+    pub status: String,
+    /// Whether the operator requested it (and so deletes it with the Domain).
+    #[serde(default)]
+    pub managed: bool,
+}
+
+/// One DNS record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecord {
+    /// Record name.
+    pub name: String,
+    /// Record type (`A`, `AAAA`, `CNAME`, `TXT`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Record value; for aliases, the target DNS name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}

@@ -1,0 +1,182 @@
+//! What every reconcile gets: the Kubernetes client, the Event recorder, metrics, the clock, the
+//! operator's settings, the AWS clients, and the per-object retry backoff.
+
+use super::ErrorClass;
+use crate::aws::AwsClients;
+use crate::clock::Clock;
+use crate::config::{OperatorDefaults, Policy};
+use crate::telemetry::Metrics;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The settings reconcilers apply to every object.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Defaults for fields an App leaves empty.
+    pub defaults: OperatorDefaults,
+    /// What Apps and Domains may refer to.
+    pub policy: Policy,
+    /// Interval of the periodic reconcile that detects drift.
+    pub resync_period: Duration,
+}
+
+/// Shared state of the controllers, passed to each reconcile as `Arc<Context>`.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: kube::Client,
+    /// Publishes Events on the reconciled objects.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+    /// Operator defaults and policy.
+    pub settings: Settings,
+    /// AWS service clients.
+    pub aws: AwsClients,
+    backoff: Backoff,
+}
+
+impl Context {
+    /// Assembles a context.
+    pub fn new(
+        client: kube::Client,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        aws: AwsClients,
+    ) -> Self {
+        Context {
+            client,
+            recorder,
+            metrics,
+            clock,
+            settings,
+            aws,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Publishes an Event; a failure to publish is logged, never fatal to the reconcile.
+    pub async fn publish(
+        &self,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, object).await {
+            tracing::warn!(%error, reason, "could not publish Event");
+        }
+    }
+
+    /// Delay before retrying an object whose reconcile failed, growing with consecutive failures.
+    pub fn retry_delay(&self, key: &str, class: ErrorClass) -> Duration {
+        self.backoff.next(key, class, rand::random::<f64>())
+    }
+
+    /// Forgets the failures of an object after a successful reconcile.
+    pub fn reconciled(&self, key: &str) {
+        self.backoff.reset(key);
+    }
+}
+
+/// Consecutive failures per object, behind the exponential backoff of failed reconciles.
+#[derive(Default)]
+struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    fn next(&self, key: &str, class: ErrorClass, jitter: f64) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let attempt = failures.entry(key.to_string()).or_insert(0);
+        *attempt = attempt.saturating_add(1);
+        retry_delay(*attempt, class, jitter)
+    }
+
+    fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): transient errors back off exponentially from 1s
+/// to 5 min with "equal jitter" (half fixed, half random), so many objects failing together
+/// spread out; transitional ones retry every 15s; terminal ones wait 5 min (a spec change triggers
+/// an immediate reconcile anyway). `jitter` is a random value in [0, 1).
+pub fn retry_delay(attempt: u32, class: ErrorClass, jitter: f64) -> Duration {
+    const CAP: Duration = Duration::from_secs(300);
+    match class {
+        ErrorClass::Terminal => CAP,
+        ErrorClass::Transitional => Duration::from_secs(15),
+        ErrorClass::Transient => {
+            let exp = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16));
+            let ceiling = exp.min(CAP);
+            let half = ceiling / 2;
+            half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_delay_doubles_then_caps() {
+        let d = |n| retry_delay(n, ErrorClass::Transient, 1.0);
+        assert_eq!(d(1), Duration::from_secs(1));
+        assert_eq!(d(2), Duration::from_secs(2));
+        assert_eq!(d(5), Duration::from_secs(16));
+        assert_eq!(d(30), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn jitter_spreads_retries_over_the_upper_half() {
+        assert_eq!(
+            retry_delay(4, ErrorClass::Transient, 0.0),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            retry_delay(4, ErrorClass::Transient, 0.5),
+            Duration::from_secs(6)
+        );
+    }
+
+    #[test]
+    fn backoff_grows_per_object_and_resets_after_success() {
+        let backoff = Backoff::default();
+        assert_eq!(
+            backoff.next("a", ErrorClass::Transient, 1.0),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backoff.next("a", ErrorClass::Transient, 1.0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff.next("b", ErrorClass::Transient, 1.0),
+            Duration::from_secs(1)
+        );
+        backoff.reset("a");
+        assert_eq!(
+            backoff.next("a", ErrorClass::Transient, 1.0),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! `cygni run`: connect to the API server, check the CRDs, serve health and metrics, win the leader
+//! Lease, run the three controllers, and shut down cleanly on SIGTERM or when leadership is lost.
+
+use super::context::Settings;
+use super::leader::LeaderElector;
+use super::{Context, Error, app, deployment, domain};
+use crate::api::{App, Deployment, Domain};
+use crate::aws::AwsClients;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{AwsBackend, RunArgs};
+use crate::telemetry::{self, Health, Metrics};
+use anyhow::{Context as _, bail};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Name under which the operator publishes Events.
+const REPORTER: &str = "cygni-operator";
+
+/// How long the startup checks wait for the API server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Key identifying an object in logs and in the retry backoff.
+pub fn object_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+/// Requeue policy for failed reconciles: count the failure, log it, back off per object.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let key = object_key(object.as_ref());
+    let class = error.class();
+    ctx.metrics
+        .reconcile_failed(&K::kind(&()), error.label(), class.as_str());
+    let delay = ctx.retry_delay(&key, class);
+    tracing::warn!(object = %key, error = %error, class = class.as_str(), retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Runs the operator until SIGTERM/SIGINT, or until leadership is lost (an error, so the pod
+/// restarts and rejoins the election).
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.aws_backend == AwsBackend::Sim {
+        bail!(
+            "--aws-backend sim: the AWS simulator is not part of this release; use --aws-backend aws (optionally with --aws-endpoint-url)"
+        );
+    }
+    let client = connect().await?;
+    check_crds(&client).await?;
+
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let listener = tokio::net::TcpListener::bind(args.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen-addr)", args.listen_addr))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = {
+        let router = telemetry::router(metrics.clone(), health.clone());
+        let mut rx = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(%error, "metrics server stopped");
+            }
+        })
+    };
+    tokio::spawn(forward_signals(shutdown_tx));
+
+    let aws = AwsClients::new(args.aws_region.clone(), args.aws_endpoint_url.clone()).await;
+    if aws.region.is_none() {
+        tracing::warn!("no AWS region configured: set --aws-region or AWS_REGION");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let reporter = Reporter {
+        controller: REPORTER.to_string(),
+        instance: Some(identity.clone()),
+    };
+    let settings = Settings {
+        defaults: args.defaults.clone(),
+        policy: args.policy.clone(),
+        resync_period: args.resync_period,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Recorder::new(client.clone(), reporter),
+        metrics.clone(),
+        clock.clone(),
+        settings,
+        aws,
+    ));
+    health.set_ready(true);
+
+    let elector = if args.leader_election {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let elector = LeaderElector::new(
+            Api::<Lease>::namespaced(client.clone(), &namespace),
+            args.lease_name.clone(),
+            identity,
+            args.lease_duration,
+            clock,
+        );
+        tracing::info!(lease = %args.lease_name, %namespace, identity = elector.identity(), "waiting for leadership");
+        let mut rx = shutdown_rx.clone();
+        tokio::select! {
+            () = elector.acquire() => {}
+            _ = rx.wait_for(|stop| *stop) => {
+                let _ = server.await;
+                return Ok(());
+            }
+        }
+        Some(elector)
+    } else {
+        None
+    };
+    metrics.leader.set(1);
+
+    let controllers = run_controllers(ctx, &args, shutdown_rx.clone());
+    let outcome = match &elector {
+        Some(elector) => tokio::select! {
+            () = controllers => Ok(()),
+            lost = elector.hold() => Err(anyhow::Error::new(lost)),
+        },
+        None => {
+            controllers.await;
+            Ok(())
+        }
+    };
+    metrics.leader.set(0);
+    if let Some(elector) = &elector {
+        elector.release().await;
+    }
+    let _ = server.await;
+    outcome
+}
+
+/// Builds a client from the in-cluster service account or `KUBECONFIG`, and proves the API server
+/// answers, so a wrong or unreachable cluster is one clear line at startup.
+async fn connect() -> anyhow::Result<Client> {
+    let config = kube::Config::infer().await.context(
+        "no Kubernetes configuration: run in a pod with a service account, or set KUBECONFIG",
+    )?;
+    let url = config.cluster_url.clone();
+    let client = Client::try_from(config).context("invalid Kubernetes client configuration")?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(version)) => {
+            tracing::info!(%url, version = %version.git_version, "connected to the Kubernetes API");
+            Ok(client)
+        }
+        Ok(Err(error)) => Err(anyhow::Error::new(error))
+            .with_context(|| format!("cannot reach the Kubernetes API server at {url}")),
+        Err(_) => bail!(
+            "cannot reach the Kubernetes API server at {url}: no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// Fails with an actionable message when the CRDs are not installed or not readable.
+async fn check_crds(client: &Client) -> anyhow::Result<()> {
+    let probe = ListParams::default().limit(1);
+    let checks = [
+        (
+            "apps.cygni.io",
+            Api::<App>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+        (
+            "deployments.cygni.io",
+            Api::<Deployment>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+        (
+            "domains.cygni.io",
+            Api::<Domain>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+    ];
+    for (crd, error) in checks {
+        match error {
+            None => {}
+            Some(kube::Error::Api(status)) if status.code == 404 => {
+                bail!(
+                    "CRD {crd} is not installed: run `kubectl apply -f crds/` or install the Helm chart"
+                )
+            }
+            // A namespaced RBAC setup may forbid cluster-wide lists; the controllers will tell.
+            Some(kube::Error::Api(status)) if status.code == 403 => {}
+            Some(other) => {
+                return Err(anyhow::Error::new(other))
+                    .with_context(|| format!("cannot read {crd}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the App, Deployment and Domain controllers for every watched namespace until shutdown.
+async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Receiver<bool>) {
+    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
+        vec![None]
+    } else {
+        args.namespaces.iter().cloned().map(Some).collect()
+    };
+    let config = controller::Config::default().concurrency(args.concurrency);
+    let mut all = Vec::new();
+    for scope in scopes {
+        let client = ctx.client.clone();
+        let apps = scoped::<App>(&client, scope.as_deref());
+        let deployments = scoped::<Deployment>(&client, scope.as_deref());
+        let domains = scoped::<Domain>(&client, scope.as_deref());
+        let app_controller = Controller::new(apps, watcher::Config::default().any_semantic())
+            .owns(
+                deployments.clone(),
+                watcher::Config::default().any_semantic(),
+            )
+            .with_config(config.clone())
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(app::reconcile, error_policy, ctx.clone())
+            .for_each(log_outcome)
+            .boxed();
+        let deployment_controller =
+            Controller::new(deployments, watcher::Config::default().any_semantic())
+                .with_config(config.clone())
+                .graceful_shutdown_on(stopped(shutdown.clone()))
+                .run(deployment::reconcile, error_policy, ctx.clone())
+                .for_each(log_outcome)
+                .boxed();
+        let domain_controller = Controller::new(domains, watcher::Config::default().any_semantic())
+            .with_config(config.clone())
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(domain::reconcile, error_policy, ctx.clone())
+            .for_each(log_outcome)
+            .boxed();
+        all.extend([app_controller, deployment_controller, domain_controller]);
+    }
+    tracing::info!(controllers = all.len(), "controllers running");
+    futures::future::join_all(all).await;
+    tracing::info!("controllers stopped");
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn log_outcome<T: Debug, E: std::fmt::Display>(outcome: Result<T, E>) {
+    match outcome {
+        Ok(object) => tracing::debug!(?object, "reconciled"),
+        // Reconcile errors are logged by error_policy; what arrives here are watch/queue errors.
+        Err(error) => tracing::debug!(%error, "controller event"),
+    }
+}
+
+/// Turns SIGTERM or Ctrl-C into a shutdown broadcast.
+async fn forward_signals(shutdown: watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown requested");
+    let _ = shutdown.send(true);
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cygni".to_string());
+    format!("{host}-{:08x}", rand::random::<u32>())
+}

@@ -1,0 +1,10 @@
+//! Cygni: a Kubernetes operator that deploys container apps to Amazon ECS on Fargate, shifts traffic
+//! progressively and manages their domains. The binary in `main.rs` is a thin CLI over this library.
+
+pub mod api;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod controller;
+pub mod sim;
+pub mod telemetry;

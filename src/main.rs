@@ -1,0 +1,79 @@
+//! The `cygni` command line: run the operator, or print the CRDs it serves.
+
+use clap::{Parser, Subcommand};
+use cygni::config::{LogFormat, RunArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Deploy container apps to Amazon ECS on Fargate from Kubernetes, with progressive delivery,
+/// DNS and TLS.
+#[derive(Parser, Debug)]
+#[command(name = "cygni", version, about, long_about = None)]
+struct Cli {
+    /// Log format: `text` for people, `json` for log pipelines. Level from RUST_LOG (default info).
+    #[arg(long, global = true, env = "CYGNI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the operator against the cluster of the in-cluster service account or KUBECONFIG.
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into a folder.
+    Crds {
+        /// Write `<plural>.cygni.io.yaml` files into this folder instead of printing.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cygni::telemetry::init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(cygni::controller::runtime::run(*args))),
+        Command::Crds { write } => crds(write),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn crds(write: Option<PathBuf>) -> anyhow::Result<()> {
+    use cygni::api::crd;
+    match write {
+        None => print!("{}", crd::render_all()?),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            for definition in crd::all() {
+                let path = dir.join(crd::file_name(&definition));
+                std::fs::write(&path, crd::to_yaml(&definition)?)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error and its causes on one line, without repeating a cause its parent already quotes.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

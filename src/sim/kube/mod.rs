@@ -1,0 +1,3 @@
+//! Kubernetes API simulator: the parts of an API server the operator and kubectl rely on.
+
+pub mod validation;
