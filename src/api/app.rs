@@ -1,6 +1,9 @@
 //! The `App` resource: the desired state of one service on ECS Fargate behind an ALB listener, and
 //! the status the App controller reports back from AWS.
 
+// kube's `printcolumn(...)` attributes repeat the same keys by design; clippy reads that as a mistake.
+#![allow(clippy::duplicated_attributes)]
+
 use super::strategy::{AnalysisSpec, Strategy};
 use super::{DeletionPolicy, FQDN_PATTERN};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -138,6 +141,7 @@ pub struct AppTemplate {
     pub logs: LogsSpec,
     /// ECS cluster, when the App names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
     pub cluster: Option<String>,
 }
 
@@ -285,7 +289,10 @@ pub struct HealthCheck {
     pub unhealthy_threshold: i32,
     /// HTTP codes that count as healthy, e.g. `200` or `200-399`.
     #[serde(default = "default_matcher")]
-    #[schemars(regex(pattern = r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$"))]
+    #[schemars(
+        regex(pattern = r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$"),
+        length(max = 64)
+    )]
     pub matcher: String,
     /// Seconds after a task starts during which failed health checks are ignored.
     #[serde(default = "default_grace")]
@@ -338,11 +345,17 @@ fn default_grace() -> i32 {
 pub struct NetworkSpec {
     /// Subnet IDs for the tasks. Empty: the operator's default subnets.
     #[serde(default)]
-    #[schemars(length(max = 16), inner(regex(pattern = r"^subnet-[0-9a-f]{8,17}$")))]
+    #[schemars(
+        length(max = 16),
+        inner(regex(pattern = r"^subnet-[0-9a-f]{8,17}$"), length(max = 24))
+    )]
     pub subnets: Vec<String>,
     /// Security group IDs for the tasks. Empty: the operator's default security groups.
     #[serde(default)]
-    #[schemars(length(max = 5), inner(regex(pattern = r"^sg-[0-9a-f]{8,17}$")))]
+    #[schemars(
+        length(max = 5),
+        inner(regex(pattern = r"^sg-[0-9a-f]{8,17}$"), length(max = 20))
+    )]
     pub security_groups: Vec<String>,
     /// Give tasks a public IP (needed in public subnets without a NAT gateway).
     #[serde(default)]
@@ -350,7 +363,7 @@ pub struct NetworkSpec {
 }
 
 /// Regular expression for an IAM role ARN.
-const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$";
+const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
 
 /// IAM roles of the task.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -358,11 +371,11 @@ const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]
 pub struct IamSpec {
     /// Role ECS uses to pull the image, read `secrets` and write logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = ROLE_ARN_PATTERN))]
+    #[schemars(regex(pattern = ROLE_ARN_PATTERN), length(max = 2048))]
     pub execution_role_arn: Option<String>,
     /// Role the application's code runs as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = ROLE_ARN_PATTERN))]
+    #[schemars(regex(pattern = ROLE_ARN_PATTERN), length(max = 2048))]
     pub task_role_arn: Option<String>,
 }
 
@@ -372,11 +385,11 @@ pub struct IamSpec {
 pub struct LogsSpec {
     /// CloudWatch Logs group. Defaults to `/cygni/<namespace>/<app>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[\.\-_/#A-Za-z0-9]{1,512}$"))]
+    #[schemars(regex(pattern = r"^[\.\-_/#A-Za-z0-9]+$"), length(min = 1, max = 512))]
     pub group: Option<String>,
     /// Prefix of each log stream. Defaults to the App's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[^:*]{1,256}$"))]
+    #[schemars(regex(pattern = r"^[^:*]+$"), length(min = 1, max = 256))]
     pub stream_prefix: Option<String>,
 }
 
@@ -386,9 +399,12 @@ pub struct LogsSpec {
 pub struct RoutingSpec {
     /// ARN of the ALB listener (HTTPS usually). Defaults to the operator's listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[^\s]+$"
-    ))]
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[^\s]+$"
+        ),
+        length(max = 2048)
+    )]
     pub listener_arn: Option<String>,
     /// Host headers the rule matches, besides the hostnames of Ready Domains that point at the App.
     #[serde(default)]

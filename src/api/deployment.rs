@@ -2,6 +2,9 @@
 //! an immutable snapshot; users only pause, promote, abort or retry it; the Deployment controller
 //! records every decision of the rollout in its status.
 
+// kube's `printcolumn(...)` attributes repeat the same keys by design; clippy reads that as a mistake.
+#![allow(clippy::duplicated_attributes)]
+
 use super::app::AppTemplate;
 use super::strategy::{AnalysisSpec, Strategy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -1,6 +1,9 @@
 //! The `Domain` resource: a hostname (and aliases) for one App, with its Route53 records and ACM
 //! certificate, and the status the Domain controller reports.
 
+// kube's `printcolumn(...)` attributes repeat the same keys by design; clippy reads that as a mistake.
+#![allow(clippy::duplicated_attributes)]
+
 use super::{DeletionPolicy, FQDN_PATTERN};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -95,7 +98,7 @@ pub struct AppRef {
 pub struct HostedZoneRef {
     /// Hosted zone ID, e.g. `Z0123456789ABCDEFGHIJ`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^Z[A-Z0-9]{1,32}$"))]
+    #[schemars(regex(pattern = r"^Z[A-Z0-9]{1,32}$"), length(max = 33))]
     pub id: Option<String>,
     /// Zone name, e.g. `example.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,9 +113,10 @@ pub struct CertificateSpec {
     /// ARN of an existing ACM certificate that covers the hostname and aliases. The operator attaches
     /// it to the listener and never deletes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$"
-    ))]
+    #[schemars(
+        regex(pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$"),
+        length(max = 2048)
+    )]
     pub arn: Option<String>,
 }
 

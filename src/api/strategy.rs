@@ -283,9 +283,10 @@ pub struct MetricQuery {
     #[schemars(length(min = 1, max = 255))]
     pub metric_name: String,
     /// Statistic: `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount` or a percentile like `p99`.
-    #[schemars(regex(
-        pattern = r"^(Sum|Average|Minimum|Maximum|SampleCount|p[0-9]{1,2}(\.[0-9]{1,2})?)$"
-    ))]
+    #[schemars(
+        regex(pattern = r"^(Sum|Average|Minimum|Maximum|SampleCount|p[0-9]{1,2}(\.[0-9]{1,2})?)$"),
+        length(max = 16)
+    )]
     pub stat: String,
     /// Dimensions of the metric. The value `$TARGET_GROUP` is replaced by the new revision's target
     /// group dimension and `$LOAD_BALANCER` by the load balancer's.

@@ -4,7 +4,7 @@
 //! `observedGeneration`, emits an Event when the spec is invalid, and holds the finalizer so that
 //! deleting an App always passes through the operator first.
 
-use super::validate::{self, describe};
+use super::validate;
 use super::{Context, Error, report};
 use crate::api::{App, DeletionPolicy, FINALIZER};
 use kube::api::Api;
@@ -51,17 +51,8 @@ async fn apply(app: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Error
         ctx.clock.now(),
     );
     let patched = report::patch_status(api, &app.name_any(), app.status.as_ref(), &status).await?;
-    if patched {
-        if let Err(problems) = &outcome {
-            ctx.publish(
-                &app.object_ref(&()),
-                EventType::Warning,
-                crate::api::conditions::reason::INVALID_SPEC,
-                "Validate",
-                describe(problems),
-            )
-            .await;
-        }
+    if patched && let Err(problems) = &outcome {
+        ctx.invalid_spec(&app.object_ref(&()), problems).await;
     }
     Ok(match outcome {
         Ok(_) => Action::requeue(ctx.settings.resync_period),

@@ -2,6 +2,7 @@
 //! operator's settings, the AWS clients, and the per-object retry backoff.
 
 use super::ErrorClass;
+use super::validate::InvalidSpec;
 use crate::aws::AwsClients;
 use crate::clock::Clock;
 use crate::config::{OperatorDefaults, Policy};
@@ -80,6 +81,18 @@ impl Context {
         if let Err(error) = self.recorder.publish(&event, object).await {
             tracing::warn!(%error, reason, "could not publish Event");
         }
+    }
+
+    /// Reports an invalid spec as a Warning Event naming every problem.
+    pub async fn invalid_spec(&self, object: &ObjectReference, problems: &[InvalidSpec]) {
+        self.publish(
+            object,
+            EventType::Warning,
+            crate::api::conditions::reason::INVALID_SPEC,
+            "Validate",
+            super::validate::describe(problems),
+        )
+        .await;
     }
 
     /// Delay before retrying an object whose reconcile failed, growing with consecutive failures.

@@ -4,12 +4,11 @@
 //! Deployments own nothing in AWS (the App controller does), so they carry no finalizer: deleting
 //! one, or its App, never waits on the operator.
 
-use super::validate::{self, describe};
+use super::validate;
 use super::{Context, Error, report};
 use crate::api::Deployment;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 
@@ -48,17 +47,9 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
         &status,
     )
     .await?;
-    if patched {
-        if let Err(problems) = &outcome {
-            ctx.publish(
-                &deployment.object_ref(&()),
-                EventType::Warning,
-                crate::api::conditions::reason::INVALID_SPEC,
-                "Validate",
-                describe(problems),
-            )
+    if patched && let Err(problems) = &outcome {
+        ctx.invalid_spec(&deployment.object_ref(&()), problems)
             .await;
-        }
     }
     ctx.reconciled(&super::runtime::object_key(deployment.as_ref()));
     Ok(match outcome {

@@ -3,13 +3,12 @@
 //! Today it validates each Domain against the operator's hosted zone policy, checks that the App it
 //! points at exists, reports `Ready` and `observedGeneration`, and holds the finalizer.
 
-use super::validate::{self, describe};
+use super::validate;
 use super::{Context, Error, report};
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::{App, Domain, FINALIZER};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
@@ -88,17 +87,8 @@ async fn apply(
     };
     let patched =
         report::patch_status(api, &domain.name_any(), domain.status.as_ref(), &status).await?;
-    if patched {
-        if let Err(problems) = &outcome {
-            ctx.publish(
-                &domain.object_ref(&()),
-                EventType::Warning,
-                conditions::reason::INVALID_SPEC,
-                "Validate",
-                describe(problems),
-            )
-            .await;
-        }
+    if patched && let Err(problems) = &outcome {
+        ctx.invalid_spec(&domain.object_ref(&()), problems).await;
     }
     Ok(action)
 }

@@ -416,14 +416,10 @@ mod tests {
 
     #[test]
     fn promote_step_beyond_the_last_step_is_refused() {
-        let mut strategy = Strategy::default();
-        strategy.rolling = None;
-        strategy.canary = Some(
-            serde_json::from_value(
-                serde_json::json!({"steps": [{"setWeight": 10}, {"pause": {"duration": "5m"}}]}),
-            )
-            .expect("canary"),
-        );
+        let strategy: Strategy = serde_json::from_value(serde_json::json!({
+            "canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "5m"}}]}
+        }))
+        .expect("canary");
         let spec = DeploymentSpec {
             app: "web".into(),
             revision: 1,
