@@ -1,0 +1,107 @@
+//! The `cygni` binary as a user meets it: `crds` prints what `crds/` holds, `run --help` documents
+//! every flag, and `run` against a cluster it cannot reach fails fast with one clear line.
+
+use std::process::Command;
+
+fn cygni() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cygni"))
+}
+
+#[test]
+fn crds_command_prints_exactly_the_crds_folder() {
+    let output = cygni().arg("crds").output().expect("cygni runs");
+    assert!(output.status.success());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("crds/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let folder: String = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("readable"))
+        .collect();
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == folder,
+        "crds/ differs from `cygni crds`"
+    );
+}
+
+#[test]
+fn run_help_documents_every_flag_with_its_environment_variable() {
+    let output = cygni()
+        .args(["run", "--help"])
+        .output()
+        .expect("cygni runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--namespaces",
+        "--aws-region",
+        "--aws-endpoint-url",
+        "--aws-backend",
+        "--ecs-cluster",
+        "--subnets",
+        "--security-groups",
+        "--listener-arn",
+        "--execution-role-arn",
+        "--allowed-clusters",
+        "--allowed-listeners",
+        "--allowed-hosted-zones",
+        "--resync-period",
+        "--concurrency",
+        "--listen-addr",
+        "--leader-election",
+        "--lease-name",
+        "--lease-namespace",
+        "--lease-duration",
+        "--identity",
+        "--log-format",
+    ] {
+        assert!(help.contains(flag), "run --help lacks {flag}");
+    }
+    assert!(
+        help.contains("[env: CYGNI_ECS_CLUSTER="),
+        "flags name their env variable"
+    );
+}
+
+#[test]
+fn run_against_an_unreachable_cluster_exits_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("cygni-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:1\"}\n\
+         contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {}\n",
+    )
+    .expect("kubeconfig written");
+    let output = cygni()
+        .args(["run", "--listen-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cygni runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "exit code is non-zero");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{stderr}");
+    assert!(
+        lines[0]
+            .starts_with("error: cannot reach the Kubernetes API server at http://127.0.0.1:1/"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn sim_backend_is_refused_with_a_clear_message() {
+    let output = cygni()
+        .args(["run", "--aws-backend", "sim"])
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .expect("cygni runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--aws-backend sim"));
+}
