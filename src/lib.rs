@@ -6,5 +6,6 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod plan;
 pub mod sim;
 pub mod telemetry;

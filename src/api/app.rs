@@ -6,7 +6,7 @@
 
 use super::strategy::{AnalysisSpec, Strategy};
 use super::{DeletionPolicy, FQDN_PATTERN};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -441,7 +441,9 @@ fn default_paths() -> Vec<String> {
 
 /// One of the App's two slots: an ECS service and a target group that alternate between serving
 /// the stable revision and the new one.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SlotName {
     /// Slot a.
@@ -482,6 +484,13 @@ pub struct AppStatus {
     /// Slot that serves the stable revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_slot: Option<SlotName>,
+    /// Revision ECS's deployment circuit breaker rejected; the stable revision keeps serving until
+    /// the template changes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_revision: Option<i64>,
+    /// Why `failedRevision` failed, as ECS reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
     /// Per-slot ECS and target group state.
     #[serde(default)]
     pub slots: Vec<SlotStatus>,
@@ -532,6 +541,9 @@ pub struct SlotStatus {
     /// State of the service's primary ECS deployment (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
+    /// When a slot that no longer serves scales to zero (the strategy's scale-down delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_at: Option<Time>,
 }
 
 /// The ALB in front of the App.

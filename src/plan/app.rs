@@ -1,0 +1,1140 @@
+//! The App planner: a pure function from (spec, operator settings, App status, observed AWS state,
+//! the App's Deployments, now) to the changes that converge AWS and the status to report. No I/O;
+//! the App controller observes, calls [`plan`], executes the changes in order and writes the
+//! status.
+//!
+//! Slots: two ECS services and two target groups. The active slot serves the stable revision.
+//! `rolling` updates the active slot in place (ECS's circuit breaker rolls back a failing revision);
+//! `canary` and `blueGreen` start the new revision in the idle slot and apply the weights and scale
+//! its Deployment's status asks for; when that Deployment succeeds with 100% verified on the new
+//! slot, the slots swap roles and the old one scales to zero after the strategy's delay.
+
+use super::naming::{AppIdentity, free_priority};
+use crate::api::app::{LoadBalancerStatus, SlotName, SlotStatus};
+use crate::api::conditions::{self, ConditionUpdate, Status};
+use crate::api::deployment::DeploymentPhase;
+use crate::api::strategy::StrategyKind;
+use crate::api::{AppSpec, AppStatus, AppTemplate, Strategy};
+use crate::aws::ecs::{
+    ContainerDefinition, LogConfiguration, NetworkConfiguration, RolloutState, Service,
+    ServiceInput, ServiceUpdate, TaskDefinitionInput,
+};
+use crate::aws::elbv2::{
+    HealthCheckConfig, Listener, LoadBalancer, Rule, RuleConditions, TargetGroup, TargetGroupInput,
+    WeightedTarget,
+};
+use crate::controller::validate::ValidatedApp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Both slots, in a fixed order.
+pub const SLOTS: [SlotName; 2] = [SlotName::A, SlotName::B];
+
+/// One revision of the App, as its Deployment records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Revision {
+    /// Revision number.
+    pub number: i64,
+    /// Hash of the template.
+    pub template_hash: String,
+    /// The frozen template.
+    pub template: AppTemplate,
+    /// The frozen strategy.
+    pub strategy: Strategy,
+    /// Rollout phase (decided by the Deployment controller).
+    pub phase: DeploymentPhase,
+    /// Weight (percent) the Deployment wants on the new revision.
+    pub desired_weight: Option<i32>,
+    /// Tasks the Deployment wants in the new revision's slot.
+    pub desired_replicas: Option<i32>,
+}
+
+/// What exists in AWS for one slot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedSlot {
+    /// The slot's ECS service, when it exists and is ACTIVE.
+    pub service: Option<Service>,
+    /// The slot's target group.
+    pub target_group: Option<TargetGroup>,
+    /// Targets passing health checks, when they were read.
+    pub healthy_targets: Option<i32>,
+}
+
+/// What exists in AWS for the App.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// The listener the App is routed from.
+    pub listener: Listener,
+    /// Its load balancer.
+    pub load_balancer: LoadBalancer,
+    /// Slot a.
+    pub a: ObservedSlot,
+    /// Slot b.
+    pub b: ObservedSlot,
+    /// The App's listener rule.
+    pub rule: Option<Rule>,
+    /// Priorities of the listener's other rules.
+    pub used_priorities: Vec<i32>,
+}
+
+impl Observed {
+    /// The observed state of a slot.
+    pub fn slot(&self, slot: SlotName) -> &ObservedSlot {
+        match slot {
+            SlotName::A => &self.a,
+            SlotName::B => &self.b,
+        }
+    }
+}
+
+/// Everything the planner looks at.
+#[derive(Clone, Debug)]
+pub struct Inputs<'a> {
+    /// Names and tags.
+    pub identity: &'a AppIdentity,
+    /// The App's spec.
+    pub spec: &'a AppSpec,
+    /// The spec with operator defaults filled in.
+    pub valid: &'a ValidatedApp,
+    /// AWS region (for the log configuration).
+    pub region: &'a str,
+    /// The App's current status: the planner's memory.
+    pub status: &'a AppStatus,
+    /// AWS as observed now.
+    pub observed: &'a Observed,
+    /// The App's Deployments, any order.
+    pub revisions: &'a [Revision],
+    /// Hash of the App's current template.
+    pub template_hash: &'a str,
+    /// Hostnames of Ready Domains that point at the App.
+    pub domain_hosts: &'a [String],
+    /// The App's `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The current time.
+    pub now: jiff::Timestamp,
+}
+
+/// One change to make, in the order the plan lists them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Create the Deployment object of a new revision.
+    CreateDeployment {
+        /// Revision number.
+        revision: i64,
+    },
+    /// Delete Deployments beyond the revision history limit.
+    PruneDeployments {
+        /// Revision numbers to delete.
+        revisions: Vec<i64>,
+    },
+    /// Register a task definition for a template; later changes refer to it by hash.
+    RegisterTaskDefinition {
+        /// Template hash.
+        template_hash: String,
+        /// The input.
+        input: Box<TaskDefinitionInput>,
+    },
+    /// Create a slot's target group.
+    CreateTargetGroup {
+        /// Slot.
+        slot: SlotName,
+        /// The input.
+        input: TargetGroupInput,
+    },
+    /// Fix a slot's target group health check.
+    ModifyTargetGroup {
+        /// Slot.
+        slot: SlotName,
+        /// Target group ARN.
+        arn: String,
+        /// The health check.
+        health_check: HealthCheckConfig,
+    },
+    /// Create a slot's service (its target group and task definition are resolved at act time).
+    CreateService {
+        /// Slot.
+        slot: SlotName,
+        /// Template hash of the task definition to run.
+        template_hash: String,
+        /// The input, with empty task definition and target group ARNs to fill in.
+        input: Box<ServiceInput>,
+    },
+    /// Update a slot's service.
+    UpdateService {
+        /// Slot.
+        slot: SlotName,
+        /// Template hash of the task definition to run, when it changes.
+        template_hash: Option<String>,
+        /// The update (task definition ARN filled in at act time).
+        update: Box<ServiceUpdate>,
+    },
+    /// Create the listener rule.
+    CreateRule {
+        /// Priority.
+        priority: i32,
+        /// Conditions.
+        conditions: RuleConditions,
+        /// Weight per slot.
+        weights: Vec<(SlotName, i32)>,
+    },
+    /// Replace the rule's conditions and weights.
+    ModifyRule {
+        /// Rule ARN.
+        arn: String,
+        /// Conditions.
+        conditions: RuleConditions,
+        /// Weight per slot.
+        weights: Vec<(SlotName, i32)>,
+    },
+}
+
+impl Change {
+    /// Whether the change writes to AWS (as opposed to Kubernetes).
+    pub fn is_aws(&self) -> bool {
+        !matches!(
+            self,
+            Change::CreateDeployment { .. } | Change::PruneDeployments { .. }
+        )
+    }
+
+    /// A few words for Events and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::CreateDeployment { revision } => {
+                format!("create Deployment for revision {revision}")
+            }
+            Change::PruneDeployments { revisions } => format!("prune revisions {revisions:?}"),
+            Change::RegisterTaskDefinition { input, .. } => {
+                format!("register task definition {}", input.family)
+            }
+            Change::CreateTargetGroup { input, .. } => {
+                format!("create target group {}", input.name)
+            }
+            Change::ModifyTargetGroup { slot, .. } => {
+                format!("restore health check of slot {slot:?}")
+            }
+            Change::CreateService { input, .. } => format!("create service {}", input.name),
+            Change::UpdateService { update, .. } => {
+                let mut what = Vec::new();
+                if update.task_definition_arn.is_some() || update.network.is_some() {
+                    what.push("new revision".to_string());
+                }
+                if let Some(count) = update.desired_count {
+                    what.push(format!("desired count {count}"));
+                }
+                if update.deployment_bounds.is_some() {
+                    what.push("deployment bounds".to_string());
+                }
+                if update.health_check_grace_period_seconds.is_some() {
+                    what.push("grace period".to_string());
+                }
+                format!("update service {} ({})", update.name, what.join(", "))
+            }
+            Change::CreateRule { priority, .. } => {
+                format!("create listener rule at priority {priority}")
+            }
+            Change::ModifyRule { weights, .. } => {
+                format!("set listener rule (weights {weights:?})")
+            }
+        }
+    }
+}
+
+/// What the planner decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Changes to make, in order.
+    pub changes: Vec<Change>,
+    /// The status to report once the changes are made.
+    pub status: AppStatus,
+    /// When to look again (a timer or a rollout in progress).
+    pub requeue_after: Option<Duration>,
+}
+
+/// How often an App whose rollout or convergence is in progress is observed.
+const PROGRESS_POLL: Duration = Duration::from_secs(5);
+
+/// What a slot should be doing.
+#[derive(Clone, Debug, PartialEq)]
+struct SlotIntent {
+    /// Revision whose template the slot runs; `None` leaves the slot's task definition alone.
+    revision: Option<i64>,
+    /// Tasks.
+    desired: i32,
+    /// Traffic weight (percent).
+    weight: i32,
+}
+
+/// Plans one reconcile of an App.
+pub fn plan(inputs: &Inputs<'_>) -> Plan {
+    let mut changes = Vec::new();
+    let mut status = inputs.status.clone();
+    status.observed_generation = inputs.generation;
+    status.template_hash = Some(inputs.template_hash.to_string());
+
+    // 1. Revisions: a template hash not seen as the newest revision becomes a new Deployment.
+    let mut revisions: Vec<Revision> = inputs.revisions.to_vec();
+    revisions.sort_by_key(|r| r.number);
+    let newest_hash = revisions.last().map(|r| r.template_hash.clone());
+    if newest_hash.as_deref() != Some(inputs.template_hash) {
+        let number = revisions.last().map_or(1, |r| r.number + 1);
+        changes.push(Change::CreateDeployment { revision: number });
+        revisions.push(Revision {
+            number,
+            template_hash: inputs.template_hash.to_string(),
+            template: inputs.spec.template(),
+            strategy: inputs.spec.strategy.clone(),
+            phase: DeploymentPhase::Pending,
+            desired_weight: None,
+            desired_replicas: None,
+        });
+    }
+    let Some(current) = revisions.last().cloned() else {
+        return Plan {
+            changes,
+            status,
+            requeue_after: Some(PROGRESS_POLL),
+        };
+    };
+    status.current_revision = Some(current.number);
+
+    // 2. Decide what each slot runs, how many tasks and how much traffic.
+    let mut requeue: Option<Duration> = None;
+    let (intents, active) = decide(inputs, &current, &mut status, &mut requeue);
+    status.active_slot = Some(active);
+
+    // 3. Prune history (never the current or stable revision, nor one a slot runs).
+    let keep = usize::try_from(inputs.spec.revision_history_limit.max(1)).unwrap_or(10);
+    let protected: Vec<i64> = [Some(current.number), status.stable_revision]
+        .into_iter()
+        .flatten()
+        .chain(status.slots.iter().filter_map(|s| s.revision))
+        .collect();
+    let prunable: Vec<i64> = revisions
+        .iter()
+        .rev()
+        .skip(keep)
+        .map(|r| r.number)
+        .filter(|n| !protected.contains(n))
+        .collect();
+    if !prunable.is_empty() {
+        changes.push(Change::PruneDeployments {
+            revisions: prunable,
+        });
+    }
+
+    // 4. Converge each slot: task definition, target group, service.
+    let mut registered: Vec<String> = Vec::new();
+    for slot in SLOTS {
+        let intent = &intents[slot_index(slot)];
+        converge_slot(
+            inputs,
+            slot,
+            intent,
+            &revisions,
+            &status,
+            &mut registered,
+            &mut changes,
+        );
+    }
+
+    // 5. The listener rule: conditions and weights.
+    converge_rule(inputs, &intents, &mut changes);
+
+    // 6. Report what was observed.
+    report(inputs, &intents, active, &current, &mut status, &changes);
+    if !changes.iter().all(|c| !c.is_aws()) || status_in_progress(&status) {
+        requeue = Some(requeue.map_or(PROGRESS_POLL, |r| r.min(PROGRESS_POLL)));
+    }
+    Plan {
+        changes,
+        status,
+        requeue_after: requeue,
+    }
+}
+
+fn slot_index(slot: SlotName) -> usize {
+    match slot {
+        SlotName::A => 0,
+        SlotName::B => 1,
+    }
+}
+
+fn slot_status<'s>(status: &'s AppStatus, slot: SlotName) -> Option<&'s SlotStatus> {
+    status.slots.iter().find(|s| s.name == slot)
+}
+
+fn slot_status_mut(status: &mut AppStatus, slot: SlotName) -> &mut SlotStatus {
+    if let Some(i) = status.slots.iter().position(|s| s.name == slot) {
+        return &mut status.slots[i];
+    }
+    status.slots.push(SlotStatus {
+        name: slot,
+        revision: None,
+        service_arn: None,
+        target_group_arn: None,
+        task_definition_arn: None,
+        desired: 0,
+        running: 0,
+        healthy: 0,
+        weight: 0,
+        rollout_state: None,
+        scale_down_at: None,
+    });
+    status.slots.sort_by_key(|s| slot_index(s.name));
+    let i = status
+        .slots
+        .iter()
+        .position(|s| s.name == slot)
+        .unwrap_or(0);
+    &mut status.slots[i]
+}
+
+/// The primary ECS deployment of a slot's service.
+fn primary(service: &Service) -> Option<&crate::aws::ecs::EcsDeployment> {
+    service.deployments.iter().find(|d| d.status == "PRIMARY")
+}
+
+/// Whether the slot's service completed a rollout of the task definition `arn`.
+fn completed_with(observed: &ObservedSlot, arn: Option<&str>) -> bool {
+    let (Some(service), Some(arn)) = (&observed.service, arn) else {
+        return false;
+    };
+    primary(service).is_some_and(|d| {
+        d.task_definition_arn == arn && d.rollout_state == Some(RolloutState::Completed)
+    }) && service.deployments.len() == 1
+}
+
+/// Whether ECS's circuit breaker failed a deployment of the task definition `arn`.
+fn failed_with(observed: &ObservedSlot, arn: Option<&str>) -> Option<String> {
+    let (Some(service), Some(arn)) = (&observed.service, arn) else {
+        return None;
+    };
+    service
+        .deployments
+        .iter()
+        .find(|d| d.task_definition_arn == arn && d.rollout_state == Some(RolloutState::Failed))
+        .map(|d| {
+            d.rollout_state_reason.clone().unwrap_or_else(|| {
+                "ECS deployment circuit breaker: tasks failed to start".to_string()
+            })
+        })
+}
+
+/// Decides the three intents; updates the memory in `status` (active slot, stable and failed
+/// revisions, scale-down timers).
+fn decide(
+    inputs: &Inputs<'_>,
+    current: &Revision,
+    status: &mut AppStatus,
+    requeue: &mut Option<Duration>,
+) -> ([SlotIntent; 2], SlotName) {
+    let replicas = inputs.spec.replicas;
+    let active = status.active_slot.unwrap_or(SlotName::A);
+    let idle = active.other();
+    let mut intents = [
+        SlotIntent {
+            revision: None,
+            desired: 0,
+            weight: 0,
+        },
+        SlotIntent {
+            revision: None,
+            desired: 0,
+            weight: 0,
+        },
+    ];
+    let active_arn = slot_status(status, active).and_then(|s| s.task_definition_arn.clone());
+    let active_rev = slot_status(status, active).and_then(|s| s.revision);
+
+    let in_place =
+        current.strategy.kind() == StrategyKind::Rolling || status.stable_revision.is_none();
+    if in_place {
+        // The active slot runs the current revision, unless ECS rejected it: then ECS already
+        // rolled back to the stable one and fighting it would loop.
+        let target = if status.failed_revision == Some(current.number) {
+            status.stable_revision.or(active_rev)
+        } else {
+            Some(current.number)
+        };
+        if active_rev == Some(current.number) {
+            let observed = inputs.observed.slot(active);
+            if completed_with(observed, active_arn.as_deref()) {
+                status.stable_revision = Some(current.number);
+                status.failed_revision = None;
+            } else if let Some(reason) = failed_with(observed, active_arn.as_deref()) {
+                status.failed_revision = Some(current.number);
+                status.failure_message = Some(reason);
+            }
+        }
+        intents[slot_index(active)] = SlotIntent {
+            revision: target,
+            desired: replicas,
+            weight: 100,
+        };
+        intents[slot_index(idle)] = idle_intent(inputs, status, idle, requeue);
+        return (intents, active);
+    }
+
+    let stable = status.stable_revision.unwrap_or(current.number);
+    if current.number == stable {
+        intents[slot_index(active)] = SlotIntent {
+            revision: Some(stable),
+            desired: replicas,
+            weight: 100,
+        };
+        intents[slot_index(idle)] = idle_intent(inputs, status, idle, requeue);
+        return (intents, active);
+    }
+
+    // A progressive rollout of `current` into the idle slot.
+    let delay = scale_down_delay(&current.strategy);
+    match current.phase {
+        DeploymentPhase::Succeeded => {
+            let verified = slot_status(status, idle).map_or(0, |s| s.weight);
+            if verified == 100 {
+                // Swap roles: the new slot is stable; the old one keeps running for the delay.
+                status.active_slot = Some(idle);
+                status.stable_revision = Some(current.number);
+                status.failed_revision = None;
+                let until = inputs.now.saturating_add(delay).unwrap_or(inputs.now);
+                slot_status_mut(status, active).scale_down_at = Some(Time(until));
+                slot_status_mut(status, idle).scale_down_at = None;
+                intents[slot_index(idle)] = SlotIntent {
+                    revision: Some(current.number),
+                    desired: replicas,
+                    weight: 100,
+                };
+                intents[slot_index(active)] = idle_intent(inputs, status, active, requeue);
+                return (intents, idle);
+            }
+            intents[slot_index(idle)] = SlotIntent {
+                revision: Some(current.number),
+                desired: replicas,
+                weight: 100,
+            };
+            intents[slot_index(active)] = SlotIntent {
+                revision: Some(stable),
+                desired: replicas,
+                weight: 0,
+            };
+        }
+        DeploymentPhase::Failed | DeploymentPhase::Aborted | DeploymentPhase::Superseded => {
+            intents[slot_index(active)] = SlotIntent {
+                revision: Some(stable),
+                desired: replicas,
+                weight: 100,
+            };
+            intents[slot_index(idle)] = SlotIntent {
+                revision: Some(current.number),
+                desired: 0,
+                weight: 0,
+            };
+        }
+        DeploymentPhase::Pending | DeploymentPhase::Progressing | DeploymentPhase::Paused => {
+            let weight = current.desired_weight.unwrap_or(0).clamp(0, 100);
+            let default_scale = match current.strategy.kind() {
+                StrategyKind::BlueGreen => replicas,
+                _ => canary_scale(replicas, weight),
+            };
+            let scale = current.desired_replicas.unwrap_or(default_scale).max(0);
+            slot_status_mut(status, idle).scale_down_at = None;
+            intents[slot_index(idle)] = SlotIntent {
+                revision: Some(current.number),
+                desired: scale,
+                weight,
+            };
+            intents[slot_index(active)] = SlotIntent {
+                revision: Some(stable),
+                desired: replicas,
+                weight: 100 - weight,
+            };
+        }
+    }
+    (intents, active)
+}
+
+/// Tasks for a canary slot carrying `weight` percent: proportional, rounded up, at least one so
+/// health can be verified before any traffic moves.
+pub fn canary_scale(replicas: i32, weight: i32) -> i32 {
+    let scaled = (i64::from(replicas) * i64::from(weight)).div_euclid(100)
+        + i64::from((i64::from(replicas) * i64::from(weight)) % 100 != 0);
+    i32::try_from(scaled).unwrap_or(replicas).max(1)
+}
+
+fn scale_down_delay(strategy: &Strategy) -> jiff::SignedDuration {
+    let seconds = strategy
+        .canary
+        .as_ref()
+        .map(|c| c.scale_down_delay_seconds)
+        .or(strategy
+            .blue_green
+            .as_ref()
+            .map(|b| b.scale_down_delay_seconds))
+        .unwrap_or(0);
+    jiff::SignedDuration::from_secs(i64::from(seconds))
+}
+
+/// A slot that serves nothing: it keeps its revision, and its tasks until its scale-down time.
+fn idle_intent(
+    inputs: &Inputs<'_>,
+    status: &AppStatus,
+    slot: SlotName,
+    requeue: &mut Option<Duration>,
+) -> SlotIntent {
+    let current = slot_status(status, slot);
+    let running = current.map_or(0, |s| s.desired);
+    let desired = match current.and_then(|s| s.scale_down_at.as_ref()) {
+        Some(Time(at)) if *at > inputs.now => {
+            let left = inputs.now.duration_until(*at);
+            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+            *requeue = Some(requeue.map_or(left, |r| r.min(left)));
+            running
+        }
+        _ => 0,
+    };
+    SlotIntent {
+        revision: None,
+        desired,
+        weight: 0,
+    }
+}
+
+/// The task definition a template needs.
+pub fn task_definition_input(
+    identity: &AppIdentity,
+    template: &AppTemplate,
+    valid: &ValidatedApp,
+    region: &str,
+) -> TaskDefinitionInput {
+    let container = &template.container;
+    TaskDefinitionInput {
+        family: identity.family(),
+        cpu: container.cpu.to_string(),
+        memory: container.memory.to_string(),
+        execution_role_arn: template
+            .iam
+            .execution_role_arn
+            .clone()
+            .or_else(|| Some(valid.execution_role_arn.clone())),
+        task_role_arn: template.iam.task_role_arn.clone(),
+        container: ContainerDefinition {
+            name: identity.container_name(),
+            image: container.image.clone(),
+            entry_point: container.command.clone(),
+            command: container.args.clone(),
+            port: container.port,
+            environment: container
+                .env
+                .iter()
+                .map(|e| (e.name.clone(), e.value.clone()))
+                .collect(),
+            secrets: container
+                .secrets
+                .iter()
+                .map(|s| (s.name.clone(), s.value_from.clone()))
+                .collect(),
+            logs: Some(LogConfiguration {
+                group: template
+                    .logs
+                    .group
+                    .clone()
+                    .unwrap_or_else(|| identity.log_group()),
+                region: region.to_string(),
+                stream_prefix: template
+                    .logs
+                    .stream_prefix
+                    .clone()
+                    .unwrap_or_else(|| identity.name.clone()),
+            }),
+        },
+        tags: identity.tags(),
+    }
+}
+
+/// The target group health check a template asks for.
+pub fn health_check(template: &AppTemplate) -> HealthCheckConfig {
+    let hc = &template.health_check;
+    HealthCheckConfig {
+        path: hc.path.clone(),
+        port: hc.port,
+        interval_seconds: hc.interval_seconds,
+        timeout_seconds: hc.timeout_seconds,
+        healthy_threshold: hc.healthy_threshold,
+        unhealthy_threshold: hc.unhealthy_threshold,
+        matcher: hc.matcher.clone(),
+    }
+}
+
+fn network(template: &AppTemplate, valid: &ValidatedApp) -> NetworkConfiguration {
+    NetworkConfiguration {
+        subnets: if template.network.subnets.is_empty() {
+            valid.subnets.clone()
+        } else {
+            template.network.subnets.clone()
+        },
+        security_groups: if template.network.security_groups.is_empty() {
+            valid.security_groups.clone()
+        } else {
+            template.network.security_groups.clone()
+        },
+        assign_public_ip: template.network.assign_public_ip,
+    }
+}
+
+fn deployment_bounds(strategy: &Strategy) -> (i32, i32) {
+    match &strategy.rolling {
+        Some(rolling) if strategy.kind() == StrategyKind::Rolling => {
+            (rolling.min_healthy_percent, rolling.max_percent)
+        }
+        // Progressive strategies never update a serving slot in place; ECS's defaults apply.
+        _ => (100, 200),
+    }
+}
+
+fn converge_slot(
+    inputs: &Inputs<'_>,
+    slot: SlotName,
+    intent: &SlotIntent,
+    revisions: &[Revision],
+    status: &AppStatus,
+    registered: &mut Vec<String>,
+    changes: &mut Vec<Change>,
+) {
+    let observed = inputs.observed.slot(slot);
+    let recorded = slot_status(status, slot);
+    // The revision the slot should run: the intent's, else what it runs now.
+    let revision_number = intent.revision.or(recorded.and_then(|s| s.revision));
+    let revision = revision_number.and_then(|n| revisions.iter().find(|r| r.number == n));
+    let needed = intent.desired > 0 || intent.weight > 0 || intent.revision.is_some();
+    if !needed && observed.service.is_none() && observed.target_group.is_none() {
+        return;
+    }
+    let Some(revision) = revision else {
+        // Nothing known to run here (history pruned, status lost): scale what exists to zero.
+        if let Some(service) = &observed.service
+            && service.desired_count != 0
+        {
+            changes.push(update(
+                inputs,
+                slot,
+                None,
+                ServiceUpdate {
+                    desired_count: Some(0),
+                    ..ServiceUpdate::default()
+                },
+            ));
+        }
+        return;
+    };
+
+    // Task definition: reuse the ARN a slot already records for this template.
+    let known_arn = status
+        .slots
+        .iter()
+        .find(|s| {
+            s.revision
+                .and_then(|n| revisions.iter().find(|r| r.number == n))
+                .is_some_and(|r| r.template_hash == revision.template_hash)
+                && s.task_definition_arn.is_some()
+        })
+        .and_then(|s| s.task_definition_arn.clone());
+    if known_arn.is_none() && !registered.contains(&revision.template_hash) {
+        registered.push(revision.template_hash.clone());
+        changes.push(Change::RegisterTaskDefinition {
+            template_hash: revision.template_hash.clone(),
+            input: Box::new(task_definition_input(
+                inputs.identity,
+                &revision.template,
+                inputs.valid,
+                inputs.region,
+            )),
+        });
+    }
+
+    // Target group.
+    let wanted_hc = health_check(&revision.template);
+    match &observed.target_group {
+        None => changes.push(Change::CreateTargetGroup {
+            slot,
+            input: TargetGroupInput {
+                name: inputs.identity.target_group_name(slot),
+                port: revision.template.container.port,
+                vpc_id: inputs.observed.load_balancer.vpc_id.clone(),
+                health_check: wanted_hc,
+                tags: inputs.identity.tags(),
+            },
+        }),
+        Some(tg) if tg.health_check != wanted_hc => changes.push(Change::ModifyTargetGroup {
+            slot,
+            arn: tg.arn.clone(),
+            health_check: wanted_hc,
+        }),
+        Some(_) => {}
+    }
+
+    // Service.
+    let net = network(&revision.template, inputs.valid);
+    let bounds = deployment_bounds(&revision.strategy);
+    match &observed.service {
+        None => changes.push(Change::CreateService {
+            slot,
+            template_hash: revision.template_hash.clone(),
+            input: Box::new(ServiceInput {
+                cluster: inputs.valid.cluster.clone(),
+                name: inputs.identity.service_name(slot),
+                task_definition_arn: String::new(),
+                desired_count: intent.desired,
+                network: net,
+                target_group_arn: String::new(),
+                container_name: inputs.identity.container_name(),
+                container_port: revision.template.container.port,
+                health_check_grace_period_seconds: revision
+                    .template
+                    .health_check
+                    .grace_period_seconds,
+                minimum_healthy_percent: bounds.0,
+                maximum_percent: bounds.1,
+                client_token: String::new(),
+                tags: inputs.identity.tags(),
+            }),
+        }),
+        Some(service) => {
+            let runs_revision = known_arn.as_deref() == Some(service.task_definition_arn.as_str());
+            let mut change = ServiceUpdate::default();
+            let mut hash = None;
+            if !runs_revision {
+                hash = Some(revision.template_hash.clone());
+            }
+            if service.desired_count != intent.desired {
+                change.desired_count = Some(intent.desired);
+            }
+            if service.network != net {
+                change.network = Some(net);
+            }
+            if service.deployment_bounds != bounds {
+                change.deployment_bounds = Some(bounds);
+            }
+            if hash.is_some() || change != ServiceUpdate::default() {
+                changes.push(update(inputs, slot, hash, change));
+            }
+        }
+    }
+}
+
+fn update(
+    inputs: &Inputs<'_>,
+    slot: SlotName,
+    template_hash: Option<String>,
+    mut change: ServiceUpdate,
+) -> Change {
+    change.cluster = inputs.valid.cluster.clone();
+    change.name = inputs.identity.service_name(slot);
+    Change::UpdateService {
+        slot,
+        template_hash,
+        update: Box::new(change),
+    }
+}
+
+/// The rule's conditions: the App's hosts and the Ready Domains' hostnames, and its paths.
+pub fn rule_conditions(spec: &AppSpec, domain_hosts: &[String]) -> RuleConditions {
+    let mut hosts: Vec<String> = Vec::new();
+    for host in spec.routing.hosts.iter().chain(domain_hosts) {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    RuleConditions {
+        host_headers: hosts,
+        path_patterns: spec.routing.paths.clone(),
+    }
+}
+
+fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut Vec<Change>) {
+    let conditions = rule_conditions(inputs.spec, inputs.domain_hosts);
+    // A slot is in the forward action when it has (or is getting) a target group.
+    let has_tg = |slot: SlotName| {
+        inputs.observed.slot(slot).target_group.is_some()
+            || changes
+                .iter()
+                .any(|c| matches!(c, Change::CreateTargetGroup { slot: s, .. } if *s == slot))
+    };
+    let weights: Vec<(SlotName, i32)> = SLOTS
+        .iter()
+        .filter(|s| has_tg(**s))
+        .map(|s| (*s, intents[slot_index(*s)].weight))
+        .collect();
+    match &inputs.observed.rule {
+        None => {
+            let priority = inputs
+                .spec
+                .routing
+                .priority
+                .or_else(|| {
+                    free_priority(
+                        inputs.identity.preferred_priority(),
+                        &inputs.observed.used_priorities,
+                    )
+                })
+                .unwrap_or(1);
+            changes.push(Change::CreateRule {
+                priority,
+                conditions,
+                weights,
+            });
+        }
+        Some(rule) => {
+            let observed: Vec<(SlotName, i32)> = weights_of(inputs.observed, rule);
+            let same_conditions = rule.conditions == conditions;
+            if !same_conditions || observed != weights {
+                changes.push(Change::ModifyRule {
+                    arn: rule.arn.clone(),
+                    conditions,
+                    weights,
+                });
+            }
+        }
+    }
+}
+
+/// The weights of the App's slots in the rule, in slot order; target groups that are not the
+/// App's are left out.
+pub fn weights_of(observed: &Observed, rule: &Rule) -> Vec<(SlotName, i32)> {
+    SLOTS
+        .iter()
+        .filter_map(|slot| {
+            let tg = observed.slot(*slot).target_group.as_ref()?;
+            rule.forward
+                .iter()
+                .find(|w| w.target_group_arn == tg.arn)
+                .map(|w| (*slot, w.weight))
+        })
+        .collect()
+}
+
+/// The forward action for planned weights, given each slot's target group ARN.
+pub fn forward(
+    weights: &[(SlotName, i32)],
+    target_groups: &BTreeMap<SlotName, String>,
+) -> Vec<WeightedTarget> {
+    weights
+        .iter()
+        .filter_map(|(slot, weight)| {
+            target_groups.get(slot).map(|arn| WeightedTarget {
+                target_group_arn: arn.clone(),
+                weight: *weight,
+            })
+        })
+        .collect()
+}
+
+fn status_in_progress(status: &AppStatus) -> bool {
+    conditions::find(&status.conditions, conditions::PROGRESSING)
+        .is_some_and(|c| c.status == "True")
+}
+
+/// Fills the observed part of the status and the conditions.
+fn report(
+    inputs: &Inputs<'_>,
+    intents: &[SlotIntent; 2],
+    active: SlotName,
+    current: &Revision,
+    status: &mut AppStatus,
+    changes: &[Change],
+) {
+    let observed = inputs.observed;
+    let rule_weights = observed
+        .rule
+        .as_ref()
+        .map(|r| weights_of(observed, r))
+        .unwrap_or_default();
+    for slot in SLOTS {
+        let seen = observed.slot(slot);
+        let intent = &intents[slot_index(slot)];
+        let slot_state = slot_status_mut(status, slot);
+        if let Some(revision) = intent.revision {
+            let task_changes = changes.iter().any(|c| match c {
+                Change::UpdateService {
+                    slot: s,
+                    template_hash: Some(_),
+                    ..
+                }
+                | Change::CreateService { slot: s, .. } => *s == slot,
+                _ => false,
+            });
+            if !task_changes {
+                slot_state.revision = Some(revision);
+            }
+        }
+        slot_state.service_arn = seen.service.as_ref().map(|s| s.arn.clone());
+        slot_state.target_group_arn = seen.target_group.as_ref().map(|t| t.arn.clone());
+        if let Some(service) = &seen.service {
+            slot_state.task_definition_arn = Some(service.task_definition_arn.clone());
+            slot_state.desired = service.desired_count;
+            slot_state.running = service.running_count;
+            slot_state.rollout_state = primary(service).and_then(|d| d.rollout_state).map(|s| {
+                match s {
+                    RolloutState::InProgress => "IN_PROGRESS",
+                    RolloutState::Completed => "COMPLETED",
+                    RolloutState::Failed => "FAILED",
+                }
+                .to_string()
+            });
+            slot_state.healthy = seen.healthy_targets.unwrap_or(
+                if slot_state.rollout_state.as_deref() == Some("COMPLETED") {
+                    service.running_count
+                } else {
+                    0
+                },
+            );
+        } else {
+            slot_state.desired = 0;
+            slot_state.running = 0;
+            slot_state.healthy = 0;
+            slot_state.rollout_state = None;
+        }
+        slot_state.weight = rule_weights
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map_or(0, |(_, w)| *w);
+    }
+    status.listener_rule_arn = observed.rule.as_ref().map(|r| r.arn.clone());
+    status.canary_weight = Some(slot_status(status, active.other()).map_or(0, |s| s.weight));
+    status.load_balancer = Some(LoadBalancerStatus {
+        dns_name: observed.load_balancer.dns_name.clone(),
+        canonical_hosted_zone_id: observed.load_balancer.canonical_hosted_zone_id.clone(),
+    });
+    status.urls = urls(inputs);
+
+    let generation = inputs.generation;
+    let now = inputs.now;
+    let active_state = slot_status(status, active).cloned();
+    let serving = active_state
+        .as_ref()
+        .is_some_and(|s| s.rollout_state.as_deref() == Some("COMPLETED") && s.weight == 100);
+    let converged = changes.iter().all(|c| !c.is_aws());
+    let rolled_out = status.stable_revision == Some(current.number);
+    let failed = status.failed_revision == Some(current.number)
+        || matches!(
+            current.phase,
+            DeploymentPhase::Failed | DeploymentPhase::Aborted
+        );
+
+    let progressing = !converged || !rolled_out && !failed;
+    let (ready, reason, message) = if failed {
+        (
+            Status::False,
+            "RolloutFailed",
+            format!(
+                "revision {} failed ({}); revision {} keeps serving",
+                current.number,
+                status
+                    .failure_message
+                    .clone()
+                    .unwrap_or_else(|| format!("{:?}", current.phase)),
+                status
+                    .stable_revision
+                    .map_or("none".to_string(), |r| r.to_string())
+            ),
+        )
+    } else if serving && converged && rolled_out {
+        (
+            Status::True,
+            "Available",
+            format!(
+                "revision {} serves 100% with {} tasks",
+                current.number,
+                active_state.as_ref().map_or(0, |s| s.running)
+            ),
+        )
+    } else {
+        (
+            Status::False,
+            "Progressing",
+            format!("rolling out revision {}", current.number),
+        )
+    };
+    conditions::set(
+        &mut status.conditions,
+        ConditionUpdate {
+            type_: conditions::READY,
+            status: ready,
+            reason,
+            message: message.clone(),
+        },
+        generation,
+        now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        ConditionUpdate {
+            type_: conditions::PROGRESSING,
+            status: if progressing {
+                Status::True
+            } else {
+                Status::False
+            },
+            reason: if progressing { "RollingOut" } else { "Idle" },
+            message: if progressing {
+                format!("converging revision {}", current.number)
+            } else {
+                "nothing to roll out".to_string()
+            },
+        },
+        generation,
+        now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        ConditionUpdate {
+            type_: conditions::DEGRADED,
+            status: if failed { Status::True } else { Status::False },
+            reason: if failed {
+                "RolloutFailed"
+            } else {
+                "AsExpected"
+            },
+            message: if failed {
+                message
+            } else {
+                "no failure".to_string()
+            },
+        },
+        generation,
+        now,
+    );
+}
+
+fn urls(inputs: &Inputs<'_>) -> Vec<String> {
+    let scheme = if inputs.observed.listener.protocol == "HTTPS" {
+        "https"
+    } else {
+        "http"
+    };
+    let hosts = rule_conditions(inputs.spec, inputs.domain_hosts).host_headers;
+    let path = inputs
+        .spec
+        .routing
+        .paths
+        .first()
+        .map(|p| p.trim_end_matches('*').to_string())
+        .unwrap_or_else(|| "/".to_string());
+    if hosts.is_empty() {
+        vec![format!(
+            "{scheme}://{}{path}",
+            inputs.observed.load_balancer.dns_name
+        )]
+    } else {
+        hosts
+            .iter()
+            .map(|h| format!("{scheme}://{h}{path}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

@@ -1,0 +1,532 @@
+//! Behaviour of the App planner, driven with plain structs.
+
+use super::*;
+use crate::api::deployment::DeploymentPhase;
+use crate::aws::ecs::EcsDeployment;
+
+const TD1: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-web-1:1";
+const TD2: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-web-1:2";
+const LISTENER: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/pub/1/2";
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_800_000_000).expect("valid")
+}
+
+fn identity() -> AppIdentity {
+    AppIdentity {
+        namespace: "shop".into(),
+        name: "web".into(),
+        uid: "6f1c2b1e-8f7e-4a43-9a4e-0d2c3b4a5f60".into(),
+    }
+}
+
+fn spec(image: &str, strategy: serde_json::Value) -> AppSpec {
+    serde_json::from_value(serde_json::json!({
+        "container": {"image": image},
+        "replicas": 4,
+        "strategy": strategy,
+        "revisionHistoryLimit": 2,
+    }))
+    .expect("spec")
+}
+
+fn rolling(image: &str) -> AppSpec {
+    spec(image, serde_json::json!({"rolling": {}}))
+}
+
+fn canary(image: &str) -> AppSpec {
+    spec(
+        image,
+        serde_json::json!({"canary": {"steps": [{"setWeight": 10}], "scaleDownDelaySeconds": 30}}),
+    )
+}
+
+fn valid() -> ValidatedApp {
+    ValidatedApp {
+        cluster: "prod".into(),
+        subnets: vec!["subnet-0123456789abcdef0".into()],
+        security_groups: vec!["sg-0123456789abcdef0".into()],
+        listener_arn: LISTENER.into(),
+        execution_role_arn: "arn:aws:iam::123456789012:role/exec".into(),
+    }
+}
+
+fn revision(number: i64, spec: &AppSpec, phase: DeploymentPhase) -> Revision {
+    let template = spec.template();
+    Revision {
+        number,
+        template_hash: crate::plan::naming::template_hash(&template),
+        template,
+        strategy: spec.strategy.clone(),
+        phase,
+        desired_weight: None,
+        desired_replicas: None,
+    }
+}
+
+fn empty_aws() -> Observed {
+    Observed {
+        listener: Listener {
+            arn: LISTENER.into(),
+            load_balancer_arn: "lb".into(),
+            port: 443,
+            protocol: "HTTPS".into(),
+        },
+        load_balancer: LoadBalancer {
+            arn: "lb".into(),
+            dns_name: "pub-1.eu-west-1.elb.amazonaws.com".into(),
+            canonical_hosted_zone_id: "Z32O12XQLNTSW2".into(),
+            vpc_id: "vpc-1".into(),
+        },
+        a: ObservedSlot::default(),
+        b: ObservedSlot::default(),
+        rule: None,
+        used_priorities: vec![],
+    }
+}
+
+fn target_group(slot: SlotName, spec: &AppSpec) -> TargetGroup {
+    TargetGroup {
+        arn: format!("tg-{slot:?}"),
+        name: identity().target_group_name(slot),
+        port: 8080,
+        vpc_id: "vpc-1".into(),
+        health_check: health_check(&spec.template()),
+        load_balancer_arns: vec![],
+    }
+}
+
+fn service(slot: SlotName, task: &str, desired: i32, state: RolloutState) -> Service {
+    let network = NetworkConfiguration {
+        subnets: valid().subnets,
+        security_groups: valid().security_groups,
+        assign_public_ip: false,
+    };
+    Service {
+        arn: format!("svc-{slot:?}"),
+        name: identity().service_name(slot),
+        cluster_arn: "prod".into(),
+        status: "ACTIVE".into(),
+        desired_count: desired,
+        running_count: desired,
+        pending_count: 0,
+        task_definition_arn: task.into(),
+        deployments: vec![EcsDeployment {
+            id: "ecs-svc/1".into(),
+            status: "PRIMARY".into(),
+            task_definition_arn: task.into(),
+            desired_count: desired,
+            running_count: desired,
+            pending_count: 0,
+            failed_tasks: 0,
+            rollout_state: Some(state),
+            rollout_state_reason: None,
+        }],
+        network,
+        target_group_arn: Some(format!("tg-{slot:?}")),
+        deployment_bounds: (100, 200),
+        tags: identity().tags(),
+    }
+}
+
+fn rule(weights: &[(SlotName, i32)], spec: &AppSpec) -> Rule {
+    Rule {
+        arn: "rule-1".into(),
+        priority: Some(1234),
+        conditions: rule_conditions(spec, &[]),
+        forward: weights
+            .iter()
+            .map(|(s, w)| WeightedTarget {
+                target_group_arn: format!("tg-{s:?}"),
+                weight: *w,
+            })
+            .collect(),
+    }
+}
+
+fn slot_state(slot: SlotName, revision: i64, task: &str, weight: i32) -> SlotStatus {
+    SlotStatus {
+        name: slot,
+        revision: Some(revision),
+        service_arn: Some(format!("svc-{slot:?}")),
+        target_group_arn: Some(format!("tg-{slot:?}")),
+        task_definition_arn: Some(task.into()),
+        desired: 4,
+        running: 4,
+        healthy: 4,
+        weight,
+        rollout_state: Some("COMPLETED".into()),
+        scale_down_at: None,
+    }
+}
+
+/// Revision 1 of `spec` serving from slot a, fully converged.
+fn converged(spec: &AppSpec) -> (AppStatus, Observed, Vec<Revision>) {
+    let status = AppStatus {
+        active_slot: Some(SlotName::A),
+        stable_revision: Some(1),
+        current_revision: Some(1),
+        slots: vec![slot_state(SlotName::A, 1, TD1, 100)],
+        ..AppStatus::default()
+    };
+    let mut aws = empty_aws();
+    aws.a.service = Some(service(SlotName::A, TD1, 4, RolloutState::Completed));
+    aws.a.target_group = Some(target_group(SlotName::A, spec));
+    aws.rule = Some(rule(&[(SlotName::A, 100)], spec));
+    (
+        status,
+        aws,
+        vec![revision(1, spec, DeploymentPhase::Succeeded)],
+    )
+}
+
+fn run(spec: &AppSpec, status: &AppStatus, aws: &Observed, revisions: &[Revision]) -> Plan {
+    let hash = crate::plan::naming::template_hash(&spec.template());
+    plan(&Inputs {
+        identity: &identity(),
+        spec,
+        valid: &valid(),
+        region: "eu-west-1",
+        status,
+        observed: aws,
+        revisions,
+        template_hash: &hash,
+        domain_hosts: &[],
+        generation: Some(1),
+        now: now(),
+    })
+}
+
+fn kinds(plan: &Plan) -> Vec<&'static str> {
+    plan.changes
+        .iter()
+        .map(|c| match c {
+            Change::CreateDeployment { .. } => "CreateDeployment",
+            Change::PruneDeployments { .. } => "PruneDeployments",
+            Change::RegisterTaskDefinition { .. } => "RegisterTaskDefinition",
+            Change::CreateTargetGroup { .. } => "CreateTargetGroup",
+            Change::ModifyTargetGroup { .. } => "ModifyTargetGroup",
+            Change::CreateService { .. } => "CreateService",
+            Change::UpdateService { .. } => "UpdateService",
+            Change::CreateRule { .. } => "CreateRule",
+            Change::ModifyRule { .. } => "ModifyRule",
+        })
+        .collect()
+}
+
+fn ready(plan: &Plan) -> (String, String) {
+    let c = conditions::find(&plan.status.conditions, conditions::READY).expect("Ready");
+    (c.status.clone(), c.reason.clone())
+}
+
+#[test]
+fn a_new_app_gets_revision_one_in_slot_a_with_all_traffic() {
+    let spec = rolling("web:1");
+    let plan = run(&spec, &AppStatus::default(), &empty_aws(), &[]);
+    assert_eq!(
+        kinds(&plan),
+        [
+            "CreateDeployment",
+            "RegisterTaskDefinition",
+            "CreateTargetGroup",
+            "CreateService",
+            "CreateRule"
+        ]
+    );
+    assert!(matches!(
+        plan.changes[0],
+        Change::CreateDeployment { revision: 1 }
+    ));
+    match &plan.changes[3] {
+        Change::CreateService { slot, input, .. } => {
+            assert_eq!(*slot, SlotName::A);
+            assert_eq!(input.desired_count, 4);
+            assert_eq!(input.cluster, "prod");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &plan.changes[4] {
+        Change::CreateRule { weights, .. } => assert_eq!(weights, &vec![(SlotName::A, 100)]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.status.active_slot, Some(SlotName::A));
+    assert_eq!(ready(&plan).0, "False");
+    assert_eq!(plan.requeue_after, Some(PROGRESS_POLL));
+}
+
+#[test]
+fn a_converged_app_plans_no_change_and_reports_ready() {
+    let spec = rolling("web:1");
+    let (status, aws, revisions) = converged(&spec);
+    let plan = run(&spec, &status, &aws, &revisions);
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert_eq!(ready(&plan), ("True".to_string(), "Available".to_string()));
+    assert_eq!(plan.requeue_after, None);
+}
+
+#[test]
+fn a_new_image_is_a_new_revision_rolled_into_the_active_slot() {
+    let old = rolling("web:1");
+    let (status, aws, revisions) = converged(&old);
+    let new = rolling("web:2");
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(
+        kinds(&plan),
+        [
+            "CreateDeployment",
+            "RegisterTaskDefinition",
+            "UpdateService"
+        ]
+    );
+    match &plan.changes[2] {
+        Change::UpdateService {
+            slot,
+            template_hash,
+            update,
+        } => {
+            assert_eq!(*slot, SlotName::A);
+            assert!(template_hash.is_some());
+            assert_eq!(update.desired_count, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.status.current_revision, Some(2));
+    assert_eq!(plan.status.stable_revision, Some(1));
+}
+
+#[test]
+fn a_completed_ecs_deployment_makes_the_revision_stable() {
+    let new = rolling("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&rolling("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Progressing));
+    status.current_revision = Some(2);
+    status.slots[0].revision = Some(2);
+    status.slots[0].task_definition_arn = Some(TD2.into());
+    aws.a.service = Some(service(SlotName::A, TD2, 4, RolloutState::Completed));
+    let plan = run(&new, &status, &aws, &revisions);
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert_eq!(plan.status.stable_revision, Some(2));
+    assert_eq!(ready(&plan).0, "True");
+}
+
+#[test]
+fn a_tripped_circuit_breaker_keeps_the_stable_revision_and_reports_degraded() {
+    let new = rolling("web:bad");
+    let (mut status, mut aws, mut revisions) = converged(&rolling("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Progressing));
+    status.slots[0].revision = Some(2);
+    status.slots[0].task_definition_arn = Some(TD2.into());
+    let mut svc = service(SlotName::A, TD1, 4, RolloutState::InProgress);
+    svc.deployments.push(EcsDeployment {
+        id: "ecs-svc/2".into(),
+        status: "ACTIVE".into(),
+        task_definition_arn: TD2.into(),
+        desired_count: 0,
+        running_count: 0,
+        pending_count: 0,
+        failed_tasks: 3,
+        rollout_state: Some(RolloutState::Failed),
+        rollout_state_reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()),
+    });
+    aws.a.service = Some(svc);
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(plan.status.failed_revision, Some(2));
+    assert_eq!(plan.status.stable_revision, Some(1));
+    assert_eq!(
+        ready(&plan),
+        ("False".to_string(), "RolloutFailed".to_string())
+    );
+    let degraded =
+        conditions::find(&plan.status.conditions, conditions::DEGRADED).expect("Degraded");
+    assert_eq!(degraded.status, "True");
+    assert!(
+        degraded.message.contains("circuit breaker"),
+        "{}",
+        degraded.message
+    );
+
+    // Next pass: the failed revision is not pushed again over ECS's rollback.
+    let mut after = plan.status.clone();
+    after.slots[0].task_definition_arn = Some(TD1.into());
+    after.slots[0].revision = Some(1);
+    aws.a.service = Some(service(SlotName::A, TD1, 4, RolloutState::Completed));
+    let again = run(&new, &after, &aws, &revisions);
+    assert!(
+        !again.changes.iter().any(|c| matches!(
+            c,
+            Change::UpdateService {
+                template_hash: Some(_),
+                ..
+            }
+        )),
+        "{:?}",
+        again.changes
+    );
+}
+
+#[test]
+fn a_desired_count_changed_outside_is_restored() {
+    let spec = rolling("web:1");
+    let (status, mut aws, revisions) = converged(&spec);
+    aws.a.service = Some(service(SlotName::A, TD1, 1, RolloutState::Completed));
+    let plan = run(&spec, &status, &aws, &revisions);
+    assert_eq!(kinds(&plan), ["UpdateService"]);
+    match &plan.changes[0] {
+        Change::UpdateService {
+            update,
+            template_hash,
+            ..
+        } => {
+            assert_eq!(update.desired_count, Some(4));
+            assert!(template_hash.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rule_weights_changed_outside_are_restored() {
+    let spec = rolling("web:1");
+    let (status, mut aws, revisions) = converged(&spec);
+    aws.b.target_group = Some(target_group(SlotName::B, &spec));
+    aws.rule = Some(rule(&[(SlotName::A, 50), (SlotName::B, 50)], &spec));
+    let plan = run(&spec, &status, &aws, &revisions);
+    match plan
+        .changes
+        .iter()
+        .find(|c| matches!(c, Change::ModifyRule { .. }))
+    {
+        Some(Change::ModifyRule { weights, .. }) => {
+            assert_eq!(weights, &vec![(SlotName::A, 100), (SlotName::B, 0)])
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_deleted_service_is_recreated() {
+    let spec = rolling("web:1");
+    let (status, mut aws, revisions) = converged(&spec);
+    aws.a.service = None;
+    let plan = run(&spec, &status, &aws, &revisions);
+    assert_eq!(kinds(&plan), ["CreateService"]);
+}
+
+#[test]
+fn a_canary_starts_in_the_idle_slot_with_the_weight_its_deployment_asks_for() {
+    let new = canary("web:2");
+    let (status, aws, mut revisions) = converged(&canary("web:1"));
+    let mut rev2 = revision(2, &new, DeploymentPhase::Progressing);
+    rev2.desired_weight = Some(10);
+    revisions.push(rev2);
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(
+        kinds(&plan),
+        [
+            "RegisterTaskDefinition",
+            "CreateTargetGroup",
+            "CreateService",
+            "ModifyRule"
+        ]
+    );
+    match &plan.changes[2] {
+        Change::CreateService { slot, input, .. } => {
+            assert_eq!(*slot, SlotName::B);
+            assert_eq!(
+                input.desired_count, 1,
+                "10% of 4 replicas rounds up to one task"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &plan.changes[3] {
+        Change::ModifyRule { weights, .. } => {
+            assert_eq!(weights, &vec![(SlotName::A, 90), (SlotName::B, 10)])
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.status.active_slot, Some(SlotName::A));
+}
+
+#[test]
+fn a_succeeded_canary_with_verified_weight_swaps_slots_and_delays_the_scale_down() {
+    let new = canary("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Succeeded));
+    status.slots[0].weight = 0;
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 100));
+    aws.b.service = Some(service(SlotName::B, TD2, 4, RolloutState::Completed));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 0), (SlotName::B, 100)], &new));
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(plan.status.active_slot, Some(SlotName::B));
+    assert_eq!(plan.status.stable_revision, Some(2));
+    let old = plan
+        .status
+        .slots
+        .iter()
+        .find(|s| s.name == SlotName::A)
+        .expect("slot a");
+    assert_eq!(
+        old.scale_down_at,
+        Some(Time(
+            now()
+                .saturating_add(jiff::SignedDuration::from_secs(30))
+                .expect("t")
+        ))
+    );
+    assert!(
+        plan.changes.is_empty(),
+        "old slot keeps its tasks during the delay: {:?}",
+        plan.changes
+    );
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn an_aborted_canary_returns_all_traffic_to_stable_and_scales_the_new_slot_down() {
+    let new = canary("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Aborted));
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 10));
+    aws.b.service = Some(service(SlotName::B, TD2, 1, RolloutState::Completed));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 90), (SlotName::B, 10)], &new));
+    let plan = run(&new, &status, &aws, &revisions);
+    let weights = plan.changes.iter().find_map(|c| match c {
+        Change::ModifyRule { weights, .. } => Some(weights.clone()),
+        _ => None,
+    });
+    assert_eq!(weights, Some(vec![(SlotName::A, 100), (SlotName::B, 0)]));
+    assert!(plan.changes.iter().any(|c| matches!(c, Change::UpdateService { slot: SlotName::B, update, .. } if update.desired_count == Some(0))));
+}
+
+#[test]
+fn history_beyond_the_limit_is_pruned_but_never_the_stable_revision() {
+    let spec = rolling("web:4");
+    let (mut status, mut aws, _) = converged(&spec);
+    let revisions: Vec<Revision> = (1..=4)
+        .map(|n| revision(n, &rolling(&format!("web:{n}")), DeploymentPhase::Succeeded))
+        .collect();
+    status.stable_revision = Some(4);
+    status.current_revision = Some(4);
+    status.slots[0].revision = Some(4);
+    aws.rule = Some(rule(&[(SlotName::A, 100)], &spec));
+    let plan = run(&spec, &status, &aws, &revisions);
+    assert!(
+        plan.changes.contains(&Change::PruneDeployments {
+            revisions: vec![2, 1]
+        }),
+        "{:?}",
+        plan.changes
+    );
+}
+
+#[test]
+fn canary_scale_is_proportional_and_at_least_one() {
+    assert_eq!(canary_scale(4, 10), 1);
+    assert_eq!(canary_scale(10, 50), 5);
+    assert_eq!(canary_scale(3, 50), 2);
+    assert_eq!(canary_scale(4, 0), 1);
+    assert_eq!(canary_scale(4, 100), 4);
+}
