@@ -110,6 +110,31 @@ pub struct OperatorDefaults {
     pub execution_role_arn: Option<String>,
 }
 
+impl OperatorDefaults {
+    /// These defaults, with each unset one taken from `fallback`.
+    pub fn or(&self, fallback: &OperatorDefaults) -> OperatorDefaults {
+        fn list(a: &[String], b: &[String]) -> Vec<String> {
+            if a.is_empty() { b.to_vec() } else { a.to_vec() }
+        }
+        OperatorDefaults {
+            ecs_cluster: self
+                .ecs_cluster
+                .clone()
+                .or_else(|| fallback.ecs_cluster.clone()),
+            subnets: list(&self.subnets, &fallback.subnets),
+            security_groups: list(&self.security_groups, &fallback.security_groups),
+            listener_arn: self
+                .listener_arn
+                .clone()
+                .or_else(|| fallback.listener_arn.clone()),
+            execution_role_arn: self
+                .execution_role_arn
+                .clone()
+                .or_else(|| fallback.execution_role_arn.clone()),
+        }
+    }
+}
+
 /// What Apps and Domains may refer to. An empty list allows anything.
 #[derive(Args, Clone, Debug, Default, PartialEq)]
 pub struct Policy {

@@ -494,6 +494,9 @@ pub struct AppStatus {
     /// Per-slot ECS and target group state.
     #[serde(default)]
     pub slots: Vec<SlotStatus>,
+    /// The task definition registered for each revision still in the history.
+    #[serde(default)]
+    pub task_definitions: Vec<RevisionTaskDefinition>,
     /// Traffic share (percent) of the new revision, as read back from the listener rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_weight: Option<i32>,
@@ -506,6 +509,16 @@ pub struct AppStatus {
     /// URLs the App answers on.
     #[serde(default)]
     pub urls: Vec<String>,
+}
+
+/// The task definition of one revision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionTaskDefinition {
+    /// Revision number.
+    pub revision: i64,
+    /// Task definition ARN.
+    pub arn: String,
 }
 
 /// One slot as observed in AWS.

@@ -130,8 +130,8 @@ pub enum Change {
     },
     /// Register a task definition for a template; later changes refer to it by hash.
     RegisterTaskDefinition {
-        /// Template hash.
-        template_hash: String,
+        /// Revision the task definition is for.
+        revision: i64,
         /// The input.
         input: Box<TaskDefinitionInput>,
     },
@@ -155,18 +155,20 @@ pub enum Change {
     CreateService {
         /// Slot.
         slot: SlotName,
-        /// Template hash of the task definition to run.
-        template_hash: String,
-        /// The input, with empty task definition and target group ARNs to fill in.
+        /// Revision the slot will run; its task definition is the input's, or the one registered
+        /// earlier in the plan when the input's is empty.
+        revision: i64,
+        /// The input, with the target group ARN (and maybe the task definition) to fill in.
         input: Box<ServiceInput>,
     },
     /// Update a slot's service.
     UpdateService {
         /// Slot.
         slot: SlotName,
-        /// Template hash of the task definition to run, when it changes.
-        template_hash: Option<String>,
-        /// The update (task definition ARN filled in at act time).
+        /// Revision the slot switches to, when it changes; its task definition is the update's, or
+        /// the one registered earlier in the plan when the update has none.
+        revision: Option<i64>,
+        /// The update.
         update: Box<ServiceUpdate>,
     },
     /// Create the listener rule.
@@ -325,7 +327,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     }
 
     // 4. Converge each slot: task definition, target group, service.
-    let mut registered: Vec<String> = Vec::new();
+    let mut registered: Vec<i64> = Vec::new();
     for slot in SLOTS {
         let intent = &intents[slot_index(slot)];
         converge_slot(
@@ -343,7 +345,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     converge_rule(inputs, &intents, &mut changes);
 
     // 6. Report what was observed.
-    report(inputs, &intents, active, &current, &mut status, &changes);
+    report(inputs, active, &current, &revisions, &mut status, &changes);
     if !changes.iter().all(|c| !c.is_aws()) || status_in_progress(&status) {
         requeue = Some(requeue.map_or(PROGRESS_POLL, |r| r.min(PROGRESS_POLL)));
     }
@@ -389,6 +391,15 @@ fn slot_status_mut(status: &mut AppStatus, slot: SlotName) -> &mut SlotStatus {
         .position(|s| s.name == slot)
         .unwrap_or(0);
     &mut status.slots[i]
+}
+
+/// The task definition registered for a revision.
+fn task_definition_of(status: &AppStatus, revision: i64) -> Option<String> {
+    status
+        .task_definitions
+        .iter()
+        .find(|t| t.revision == revision)
+        .map(|t| t.arn.clone())
 }
 
 /// The primary ECS deployment of a slot's service.
@@ -445,7 +456,7 @@ fn decide(
             weight: 0,
         },
     ];
-    let active_arn = slot_status(status, active).and_then(|s| s.task_definition_arn.clone());
+    let current_arn = task_definition_of(status, current.number);
     let active_rev = slot_status(status, active).and_then(|s| s.revision);
 
     let in_place =
@@ -458,15 +469,14 @@ fn decide(
         } else {
             Some(current.number)
         };
-        if active_rev == Some(current.number) {
-            let observed = inputs.observed.slot(active);
-            if completed_with(observed, active_arn.as_deref()) {
-                status.stable_revision = Some(current.number);
-                status.failed_revision = None;
-            } else if let Some(reason) = failed_with(observed, active_arn.as_deref()) {
-                status.failed_revision = Some(current.number);
-                status.failure_message = Some(reason);
-            }
+        let observed = inputs.observed.slot(active);
+        if completed_with(observed, current_arn.as_deref()) {
+            status.stable_revision = Some(current.number);
+            status.failed_revision = None;
+            status.failure_message = None;
+        } else if let Some(reason) = failed_with(observed, current_arn.as_deref()) {
+            status.failed_revision = Some(current.number);
+            status.failure_message = Some(reason);
         }
         intents[slot_index(active)] = SlotIntent {
             revision: target,
@@ -699,7 +709,7 @@ fn converge_slot(
     intent: &SlotIntent,
     revisions: &[Revision],
     status: &AppStatus,
-    registered: &mut Vec<String>,
+    registered: &mut Vec<i64>,
     changes: &mut Vec<Change>,
 ) {
     let observed = inputs.observed.slot(slot);
@@ -729,21 +739,21 @@ fn converge_slot(
         return;
     };
 
-    // Task definition: reuse the ARN a slot already records for this template.
+    // Task definition: the revision's, or one registered for an identical template (a rollback).
     let known_arn = status
-        .slots
+        .task_definitions
         .iter()
-        .find(|s| {
-            s.revision
-                .and_then(|n| revisions.iter().find(|r| r.number == n))
-                .is_some_and(|r| r.template_hash == revision.template_hash)
-                && s.task_definition_arn.is_some()
+        .find(|t| {
+            t.revision == revision.number
+                || revisions
+                    .iter()
+                    .any(|r| r.number == t.revision && r.template_hash == revision.template_hash)
         })
-        .and_then(|s| s.task_definition_arn.clone());
-    if known_arn.is_none() && !registered.contains(&revision.template_hash) {
-        registered.push(revision.template_hash.clone());
+        .map(|t| t.arn.clone());
+    if known_arn.is_none() && !registered.contains(&revision.number) {
+        registered.push(revision.number);
         changes.push(Change::RegisterTaskDefinition {
-            template_hash: revision.template_hash.clone(),
+            revision: revision.number,
             input: Box::new(task_definition_input(
                 inputs.identity,
                 &revision.template,
@@ -780,11 +790,11 @@ fn converge_slot(
     match &observed.service {
         None => changes.push(Change::CreateService {
             slot,
-            template_hash: revision.template_hash.clone(),
+            revision: revision.number,
             input: Box::new(ServiceInput {
                 cluster: inputs.valid.cluster.clone(),
                 name: inputs.identity.service_name(slot),
-                task_definition_arn: String::new(),
+                task_definition_arn: known_arn.clone().unwrap_or_default(),
                 desired_count: intent.desired,
                 network: net,
                 target_group_arn: String::new(),
@@ -805,7 +815,8 @@ fn converge_slot(
             let mut change = ServiceUpdate::default();
             let mut hash = None;
             if !runs_revision {
-                hash = Some(revision.template_hash.clone());
+                hash = Some(revision.number);
+                change.task_definition_arn.clone_from(&known_arn);
             }
             if service.desired_count != intent.desired {
                 change.desired_count = Some(intent.desired);
@@ -826,14 +837,14 @@ fn converge_slot(
 fn update(
     inputs: &Inputs<'_>,
     slot: SlotName,
-    template_hash: Option<String>,
+    revision: Option<i64>,
     mut change: ServiceUpdate,
 ) -> Change {
     change.cluster = inputs.valid.cluster.clone();
     change.name = inputs.identity.service_name(slot);
     Change::UpdateService {
         slot,
-        template_hash,
+        revision,
         update: Box::new(change),
     }
 }
@@ -939,12 +950,24 @@ fn status_in_progress(status: &AppStatus) -> bool {
 /// Fills the observed part of the status and the conditions.
 fn report(
     inputs: &Inputs<'_>,
-    intents: &[SlotIntent; 2],
     active: SlotName,
     current: &Revision,
+    revisions: &[Revision],
     status: &mut AppStatus,
     changes: &[Change],
 ) {
+    // Forget task definitions of revisions that left the history and that no slot runs.
+    let running: Vec<String> = [&inputs.observed.a, &inputs.observed.b]
+        .iter()
+        .filter_map(|s| {
+            s.service
+                .as_ref()
+                .map(|svc| svc.task_definition_arn.clone())
+        })
+        .collect();
+    status
+        .task_definitions
+        .retain(|t| revisions.iter().any(|r| r.number == t.revision) || running.contains(&t.arn));
     let observed = inputs.observed;
     let rule_weights = observed
         .rule
@@ -953,22 +976,15 @@ fn report(
         .unwrap_or_default();
     for slot in SLOTS {
         let seen = observed.slot(slot);
-        let intent = &intents[slot_index(slot)];
+        let registry = status.task_definitions.clone();
         let slot_state = slot_status_mut(status, slot);
-        if let Some(revision) = intent.revision {
-            let task_changes = changes.iter().any(|c| match c {
-                Change::UpdateService {
-                    slot: s,
-                    template_hash: Some(_),
-                    ..
-                }
-                | Change::CreateService { slot: s, .. } => *s == slot,
-                _ => false,
-            });
-            if !task_changes {
-                slot_state.revision = Some(revision);
-            }
-        }
+        // The revision a slot runs is read from what ECS runs, through the registry.
+        slot_state.revision = seen.service.as_ref().and_then(|service| {
+            registry
+                .iter()
+                .find(|t| t.arn == service.task_definition_arn)
+                .map(|t| t.revision)
+        });
         slot_state.service_arn = seen.service.as_ref().map(|s| s.arn.clone());
         slot_state.target_group_arn = seen.target_group.as_ref().map(|t| t.arn.clone());
         if let Some(service) = &seen.service {

@@ -144,6 +144,13 @@ fn rule(weights: &[(SlotName, i32)], spec: &AppSpec) -> Rule {
     }
 }
 
+fn registered(revision: i64, arn: &str) -> crate::api::app::RevisionTaskDefinition {
+    crate::api::app::RevisionTaskDefinition {
+        revision,
+        arn: arn.into(),
+    }
+}
+
 fn slot_state(slot: SlotName, revision: i64, task: &str, weight: i32) -> SlotStatus {
     SlotStatus {
         name: slot,
@@ -167,6 +174,7 @@ fn converged(spec: &AppSpec) -> (AppStatus, Observed, Vec<Revision>) {
         stable_revision: Some(1),
         current_revision: Some(1),
         slots: vec![slot_state(SlotName::A, 1, TD1, 100)],
+        task_definitions: vec![registered(1, TD1)],
         ..AppStatus::default()
     };
     let mut aws = empty_aws();
@@ -281,11 +289,11 @@ fn a_new_image_is_a_new_revision_rolled_into_the_active_slot() {
     match &plan.changes[2] {
         Change::UpdateService {
             slot,
-            template_hash,
+            revision,
             update,
         } => {
             assert_eq!(*slot, SlotName::A);
-            assert!(template_hash.is_some());
+            assert_eq!(*revision, Some(2));
             assert_eq!(update.desired_count, None);
         }
         other => panic!("{other:?}"),
@@ -302,6 +310,7 @@ fn a_completed_ecs_deployment_makes_the_revision_stable() {
     status.current_revision = Some(2);
     status.slots[0].revision = Some(2);
     status.slots[0].task_definition_arn = Some(TD2.into());
+    status.task_definitions.push(registered(2, TD2));
     aws.a.service = Some(service(SlotName::A, TD2, 4, RolloutState::Completed));
     let plan = run(&new, &status, &aws, &revisions);
     assert!(plan.changes.is_empty(), "{:?}", plan.changes);
@@ -316,6 +325,7 @@ fn a_tripped_circuit_breaker_keeps_the_stable_revision_and_reports_degraded() {
     revisions.push(revision(2, &new, DeploymentPhase::Progressing));
     status.slots[0].revision = Some(2);
     status.slots[0].task_definition_arn = Some(TD2.into());
+    status.task_definitions.push(registered(2, TD2));
     let mut svc = service(SlotName::A, TD1, 4, RolloutState::InProgress);
     svc.deployments.push(EcsDeployment {
         id: "ecs-svc/2".into(),
@@ -355,7 +365,7 @@ fn a_tripped_circuit_breaker_keeps_the_stable_revision_and_reports_degraded() {
         !again.changes.iter().any(|c| matches!(
             c,
             Change::UpdateService {
-                template_hash: Some(_),
+                revision: Some(_),
                 ..
             }
         )),
@@ -373,12 +383,10 @@ fn a_desired_count_changed_outside_is_restored() {
     assert_eq!(kinds(&plan), ["UpdateService"]);
     match &plan.changes[0] {
         Change::UpdateService {
-            update,
-            template_hash,
-            ..
+            update, revision, ..
         } => {
             assert_eq!(update.desired_count, Some(4));
-            assert!(template_hash.is_none());
+            assert!(revision.is_none());
         }
         other => panic!("{other:?}"),
     }
@@ -455,6 +463,7 @@ fn a_succeeded_canary_with_verified_weight_swaps_slots_and_delays_the_scale_down
     revisions.push(revision(2, &new, DeploymentPhase::Succeeded));
     status.slots[0].weight = 0;
     status.slots.push(slot_state(SlotName::B, 2, TD2, 100));
+    status.task_definitions.push(registered(2, TD2));
     aws.b.service = Some(service(SlotName::B, TD2, 4, RolloutState::Completed));
     aws.b.target_group = Some(target_group(SlotName::B, &new));
     aws.rule = Some(rule(&[(SlotName::A, 0), (SlotName::B, 100)], &new));
@@ -489,6 +498,7 @@ fn an_aborted_canary_returns_all_traffic_to_stable_and_scales_the_new_slot_down(
     let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
     revisions.push(revision(2, &new, DeploymentPhase::Aborted));
     status.slots.push(slot_state(SlotName::B, 2, TD2, 10));
+    status.task_definitions.push(registered(2, TD2));
     aws.b.service = Some(service(SlotName::B, TD2, 1, RolloutState::Completed));
     aws.b.target_group = Some(target_group(SlotName::B, &new));
     aws.rule = Some(rule(&[(SlotName::A, 90), (SlotName::B, 10)], &new));
@@ -511,6 +521,7 @@ fn history_beyond_the_limit_is_pruned_but_never_the_stable_revision() {
     status.stable_revision = Some(4);
     status.current_revision = Some(4);
     status.slots[0].revision = Some(4);
+    status.task_definitions = vec![registered(4, TD1)];
     aws.rule = Some(rule(&[(SlotName::A, 100)], &spec));
     let plan = run(&spec, &status, &aws, &revisions);
     assert!(
