@@ -7,5 +7,6 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod plan;
+pub mod rollout;
 pub mod sim;
 pub mod telemetry;

@@ -1,16 +1,27 @@
-//! Deployment reconciler: observe -> validate the snapshot -> (rollout decisions, in a later
-//! release) -> report.
+//! Deployment reconciler: observe the App -> validate the snapshot -> decide the rollout's phase
+//! -> report.
+//!
+//! Revisions rolled out in place (the `rolling` strategy, and the first revision of any App) are
+//! decided by [`crate::rollout::rolling`] from what the App controller reports about ECS.
+//! Traffic-shifting decisions for `canary` and `blueGreen` are not part of this release: such a
+//! Deployment stays `Pending` with a message saying so.
 //!
 //! Deployments own nothing in AWS (the App controller does), so they carry no finalizer: deleting
 //! one, or its App, never waits on the operator.
 
 use super::validate;
 use super::{Context, Error, report};
-use crate::api::Deployment;
+use crate::api::conditions::{self, ConditionUpdate, Status};
+use crate::api::deployment::DeploymentPhase;
+use crate::api::strategy::StrategyKind;
+use crate::api::{App, Deployment, DeploymentStatus};
+use crate::rollout::rolling;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Kind name used in metrics and logs.
 pub const KIND: &str = "Deployment";
@@ -27,19 +38,26 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let outcome = validate::deployment(&deployment.spec);
     let mut status = deployment.status.clone().unwrap_or_default();
-    let accepted = format!(
-        "snapshot of {} revision {} is valid; this release records rollouts and does not shift traffic yet",
-        deployment.spec.app, deployment.spec.revision
-    );
-    report::validation(
-        &mut status,
-        deployment.metadata.generation,
-        outcome
-            .as_ref()
-            .map(|_| accepted.as_str())
-            .map_err(Vec::as_slice),
-        ctx.clock.now(),
-    );
+    let now = ctx.clock.now();
+    let mut requeue = ctx.settings.resync_period;
+    match &outcome {
+        Err(problems) => {
+            report::validation(
+                &mut status,
+                deployment.metadata.generation,
+                Err(problems),
+                now,
+            );
+        }
+        Ok(_) => {
+            let apps: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
+            let app = apps.get_opt(&deployment.spec.app).await?;
+            decide(deployment.as_ref(), app.as_ref(), &mut status, now);
+            if !status.phase.is_terminal() {
+                requeue = requeue.min(PROGRESS_POLL);
+            }
+        }
+    }
     let patched = report::patch_status(
         &api,
         &deployment.name_any(),
@@ -53,7 +71,82 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
     }
     ctx.reconciled(&super::runtime::object_key(deployment.as_ref()));
     Ok(match outcome {
-        Ok(_) => Action::requeue(ctx.settings.resync_period),
+        Ok(_) => Action::requeue(requeue),
         Err(_) => Action::await_change(),
     })
+}
+
+/// How often a rollout in progress is looked at (App status changes also trigger a reconcile).
+const PROGRESS_POLL: Duration = Duration::from_secs(5);
+
+/// Moves the Deployment's phase from what its App reports. Terminal phases stay as they are.
+fn decide(
+    deployment: &Deployment,
+    app: Option<&App>,
+    status: &mut DeploymentStatus,
+    now: jiff::Timestamp,
+) {
+    let generation = deployment.metadata.generation;
+    status.observed_generation = generation;
+    if status.phase.is_terminal() {
+        return;
+    }
+    let revision = deployment.spec.revision;
+    let app_status = app.and_then(|a| a.status.as_ref());
+    let in_place = deployment.spec.strategy.kind() == StrategyKind::Rolling
+        || app_status
+            .is_none_or(|s| s.stable_revision.is_none() || s.stable_revision == Some(revision));
+    let outcome = if app.is_none() {
+        rolling::Outcome {
+            phase: DeploymentPhase::Pending,
+            message: format!("App {} does not exist", deployment.spec.app),
+        }
+    } else if in_place {
+        rolling::outcome(revision, app_status)
+    } else {
+        let superseded = app_status
+            .and_then(|s| s.current_revision)
+            .is_some_and(|c| c > revision);
+        if superseded {
+            rolling::Outcome {
+                phase: DeploymentPhase::Superseded,
+                message: "a newer revision replaced this one".to_string(),
+            }
+        } else {
+            rolling::Outcome {
+                phase: DeploymentPhase::Pending,
+                message: "canary and blue-green traffic shifting are not part of this release; the stable revision keeps serving".to_string(),
+            }
+        }
+    };
+    if outcome.phase == DeploymentPhase::Progressing && status.started_at.is_none() {
+        status.started_at = Some(Time(now));
+    }
+    if outcome.phase.is_terminal() {
+        status.finished_at = Some(Time(now));
+    }
+    if outcome.phase == DeploymentPhase::Succeeded {
+        status.desired_weight = Some(100);
+        status.verified_weight = Some(100);
+    }
+    let (ready, reason) = match outcome.phase {
+        DeploymentPhase::Succeeded => (Status::True, "Succeeded"),
+        DeploymentPhase::Failed => (Status::False, "Failed"),
+        DeploymentPhase::Superseded => (Status::False, "Superseded"),
+        DeploymentPhase::Aborted => (Status::False, "Aborted"),
+        _ => (Status::Unknown, "Progressing"),
+    };
+    conditions::set(
+        &mut status.conditions,
+        ConditionUpdate {
+            type_: conditions::READY,
+            status: ready,
+            reason,
+            message: outcome.message.clone(),
+        },
+        generation,
+        now,
+    );
+    status.phase = outcome.phase;
+    status.message = Some(outcome.message);
 }
