@@ -9,6 +9,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod error;
 pub mod route53;
+pub mod sdk;
 
 pub use error::{AwsError, AwsErrorKind, AwsResult};
 

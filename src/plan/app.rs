@@ -363,7 +363,7 @@ fn slot_index(slot: SlotName) -> usize {
     }
 }
 
-fn slot_status<'s>(status: &'s AppStatus, slot: SlotName) -> Option<&'s SlotStatus> {
+fn slot_status(status: &AppStatus, slot: SlotName) -> Option<&SlotStatus> {
     status.slots.iter().find(|s| s.name == slot)
 }
 
