@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod plan;
+pub mod playground;
 pub mod rollout;
 pub mod sim;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! The `cygni` command line: run the operator, or print the CRDs it serves.
+//! The `cygni` command line: run the operator, try it in the playground, or print its CRDs.
 
 use clap::{Parser, Subcommand};
 use cygni::config::{LogFormat, RunArgs};
@@ -20,6 +20,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the operator with an in-process Kubernetes API and simulated AWS, for trying it out:
+    /// point kubectl at the kubeconfig it writes and apply the examples.
+    Playground(Box<cygni::playground::PlaygroundArgs>),
     /// Run the operator against the cluster of the in-cluster service account or KUBECONFIG.
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into a folder.
@@ -39,6 +42,11 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(cygni::controller::runtime::run(*args))),
+        Command::Playground(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(cygni::playground::run(*args))),
         Command::Crds { write } => crds(write),
     };
     match result {

@@ -3,7 +3,8 @@
 
 use super::ErrorClass;
 use super::validate::InvalidSpec;
-use crate::aws::AwsClients;
+use crate::aws::elbv2::{Listener, LoadBalancer};
+use crate::aws::{AwsResult, AwsServices};
 use crate::clock::Clock;
 use crate::config::{OperatorDefaults, Policy};
 use crate::telemetry::Metrics;
@@ -36,10 +37,15 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// Operator defaults and policy.
     pub settings: Settings,
-    /// AWS service clients.
-    pub aws: AwsClients,
+    /// AWS services.
+    pub aws: AwsServices,
     backoff: Backoff,
+    listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
 }
+
+/// How long a listener and its load balancer are remembered: they change rarely, and every App on
+/// a listener would otherwise read them on every reconcile.
+const LISTENER_TTL: Duration = Duration::from_secs(300);
 
 impl Context {
     /// Assembles a context.
@@ -49,7 +55,7 @@ impl Context {
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         settings: Settings,
-        aws: AwsClients,
+        aws: AwsServices,
     ) -> Self {
         Context {
             client,
@@ -59,7 +65,39 @@ impl Context {
             settings,
             aws,
             backoff: Backoff::default(),
+            listeners: Mutex::default(),
         }
+    }
+
+    /// A listener and its load balancer, from a short-lived cache; `None` when either is missing.
+    pub async fn listener(&self, arn: &str) -> AwsResult<Option<(Listener, LoadBalancer)>> {
+        {
+            let cache = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((listener, lb, at)) = cache.get(arn)
+                && at.elapsed() < LISTENER_TTL
+            {
+                return Ok(Some((listener.clone(), lb.clone())));
+            }
+        }
+        let Some(listener) = self.aws.elbv2.describe_listener(arn).await? else {
+            return Ok(None);
+        };
+        let Some(lb) = self
+            .aws
+            .elbv2
+            .describe_load_balancer(&listener.load_balancer_arn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                arn.to_string(),
+                (listener.clone(), lb.clone(), std::time::Instant::now()),
+            );
+        Ok(Some((listener, lb)))
     }
 
     /// Publishes an Event; a failure to publish is logged, never fatal to the reconcile.

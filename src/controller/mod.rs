@@ -46,6 +46,12 @@ pub enum Error {
     /// An object arrived without the metadata every stored object has.
     #[error("object has no {0}")]
     MissingMetadata(&'static str),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+    /// A planned change referred to something that was neither observed nor created.
+    #[error("no {0} to refer to; it will be looked up again")]
+    Missing(&'static str),
 }
 
 impl Error {
@@ -55,6 +61,8 @@ impl Error {
             Error::Kube(_) => "kube_api",
             Error::Finalizer(_) => "finalizer",
             Error::MissingMetadata(_) => "missing_metadata",
+            Error::Aws(_) => "aws",
+            Error::Missing(_) => "missing_reference",
         }
     }
 
@@ -69,6 +77,8 @@ impl Error {
                 _ => ErrorClass::Transient,
             },
             Error::MissingMetadata(_) => ErrorClass::Terminal,
+            Error::Aws(e) => e.class(),
+            Error::Missing(_) => ErrorClass::Transitional,
         }
     }
 }

@@ -5,7 +5,7 @@ use super::context::Settings;
 use super::leader::LeaderElector;
 use super::{Context, Error, app, deployment, domain};
 use crate::api::{App, Deployment, Domain};
-use crate::aws::AwsClients;
+use crate::aws::AwsServices;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AwsBackend, RunArgs};
 use crate::telemetry::{self, Health, Metrics};
@@ -15,6 +15,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use std::fmt::Debug;
@@ -55,28 +56,57 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
 
 /// Runs the operator until SIGTERM/SIGINT, or until leadership is lost (an error, so the pod
 /// restarts and rejoins the election).
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.aws_backend == AwsBackend::Sim {
-        bail!(
-            "--aws-backend sim: the AWS simulator is not part of this release; use --aws-backend aws (optionally with --aws-endpoint-url)"
-        );
-    }
+pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let client = connect().await?;
     check_crds(&client).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let aws = match args.aws_backend {
+        AwsBackend::Aws => {
+            let aws =
+                crate::aws::sdk::services(args.aws_region.clone(), args.aws_endpoint_url.clone())
+                    .await;
+            if aws.region.is_empty() {
+                tracing::warn!("no AWS region configured: set --aws-region or AWS_REGION");
+            }
+            aws
+        }
+        AwsBackend::Sim => {
+            let config = crate::sim::aws::SimConfig {
+                clock: clock.clone(),
+                timings: crate::sim::aws::Timings::playground(),
+                ..crate::sim::aws::SimConfig::default()
+            };
+            let (sim, defaults) = crate::sim::aws::AwsSim::playground(config);
+            tracing::warn!(
+                "AWS is simulated in this process (--aws-backend sim): nothing is created in AWS"
+            );
+            args.defaults = args.defaults.or(&defaults);
+            sim.services()
+        }
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(forward_signals(shutdown_tx));
+    operate(client, &args, aws, clock, shutdown_rx).await
+}
 
+/// Serves health and metrics, wins the leader Lease (when enabled) and runs the controllers with
+/// the given client and AWS services until `shutdown` turns true or leadership is lost.
+pub async fn operate(
+    client: Client,
+    args: &RunArgs,
+    aws: AwsServices,
+    clock: Arc<dyn Clock>,
+    shutdown_rx: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let listener = tokio::net::TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {} (--listen-addr)", args.listen_addr))?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = {
         let router = telemetry::router(metrics.clone(), health.clone());
-        let mut rx = shutdown_rx.clone();
+        let stop = stopped(shutdown_rx.clone());
         tokio::spawn(async move {
-            let stop = async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            };
             if let Err(error) = axum::serve(listener, router)
                 .with_graceful_shutdown(stop)
                 .await
@@ -85,13 +115,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         })
     };
-    tokio::spawn(forward_signals(shutdown_tx));
 
-    let aws = AwsClients::new(args.aws_region.clone(), args.aws_endpoint_url.clone()).await;
-    if aws.region.is_none() {
-        tracing::warn!("no AWS region configured: set --aws-region or AWS_REGION");
-    }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let reporter = Reporter {
         controller: REPORTER.to_string(),
@@ -125,10 +149,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             clock,
         );
         tracing::info!(lease = %args.lease_name, %namespace, identity = elector.identity(), "waiting for leadership");
-        let mut rx = shutdown_rx.clone();
         tokio::select! {
             () = elector.acquire() => {}
-            _ = rx.wait_for(|stop| *stop) => {
+            () = stopped(shutdown_rx.clone()) => {
                 let _ = server.await;
                 return Ok(());
             }
@@ -139,7 +162,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     metrics.leader.set(1);
 
-    let controllers = run_controllers(ctx, &args, shutdown_rx.clone());
+    let controllers = run_controllers(ctx, args, shutdown_rx.clone());
     let outcome = match &elector {
         Some(elector) => tokio::select! {
             () = controllers => Ok(()),
@@ -239,6 +262,7 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
         let apps = scoped::<App>(&client, scope.as_deref());
         let deployments = scoped::<Deployment>(&client, scope.as_deref());
         let domains = scoped::<Domain>(&client, scope.as_deref());
+        let apps_for_deployments = apps.clone();
         let app_controller = Controller::new(apps, watcher::Config::default().any_semantic())
             .owns(
                 deployments.clone(),
@@ -251,6 +275,11 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
             .boxed();
         let deployment_controller =
             Controller::new(deployments, watcher::Config::default().any_semantic())
+                .watches(
+                    apps_for_deployments,
+                    watcher::Config::default().any_semantic(),
+                    deployments_of,
+                )
                 .with_config(config.clone())
                 .graceful_shutdown_on(stopped(shutdown.clone()))
                 .run(deployment::reconcile, error_policy, ctx.clone())
@@ -267,6 +296,29 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
     tracing::info!(controllers = all.len(), "controllers running");
     futures::future::join_all(all).await;
     tracing::info!("controllers stopped");
+}
+
+/// The Deployments whose phase depends on an App's status: its current, stable and failed
+/// revisions.
+fn deployments_of(app: App) -> Vec<ObjectRef<Deployment>> {
+    let Some(status) = app.status.as_ref() else {
+        return Vec::new();
+    };
+    let namespace = app.namespace().unwrap_or_default();
+    let mut revisions: Vec<i64> = [
+        status.current_revision,
+        status.stable_revision,
+        status.failed_revision,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    revisions
+        .into_iter()
+        .map(|r| ObjectRef::new(&format!("{}-{r}", app.name_any())).within(&namespace))
+        .collect()
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>

@@ -192,6 +192,17 @@ pub enum Change {
 }
 
 impl Change {
+    /// Position of the change's kind in a plan.
+    fn order(&self) -> u8 {
+        match self {
+            Change::CreateDeployment { .. } | Change::PruneDeployments { .. } => 0,
+            Change::RegisterTaskDefinition { .. } => 1,
+            Change::CreateTargetGroup { .. } | Change::ModifyTargetGroup { .. } => 2,
+            Change::CreateRule { .. } | Change::ModifyRule { .. } => 3,
+            Change::CreateService { .. } | Change::UpdateService { .. } => 4,
+        }
+    }
+
     /// Whether the change writes to AWS (as opposed to Kubernetes).
     pub fn is_aws(&self) -> bool {
         !matches!(
@@ -343,6 +354,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
 
     // 5. The listener rule: conditions and weights.
     converge_rule(inputs, &intents, &mut changes);
+
+    // ECS attaches a service only to a target group a listener rule already forwards to, and a
+    // rule can only forward to target groups that exist: so target groups, then the rule, then
+    // services. The sort is stable, so each group keeps its slot order.
+    changes.sort_by_key(Change::order);
 
     // 6. Report what was observed.
     report(inputs, active, &current, &revisions, &mut status, &changes);
@@ -873,11 +889,41 @@ fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut V
                 .iter()
                 .any(|c| matches!(c, Change::CreateTargetGroup { slot: s, .. } if *s == slot))
     };
-    let weights: Vec<(SlotName, i32)> = SLOTS
+    let mut weights: Vec<(SlotName, i32)> = SLOTS
         .iter()
         .filter(|s| has_tg(**s))
         .map(|s| (*s, intents[slot_index(*s)].weight))
         .collect();
+    // Traffic never moves to a slot whose tasks are not all up and healthy while another slot
+    // serves: the weights stay as they are and the App is looked at again shortly.
+    if let Some(rule) = &inputs.observed.rule {
+        let current = weights_of(inputs.observed, rule);
+        let serving_elsewhere = |slot: SlotName| current.iter().any(|(s, w)| *s != slot && *w > 0);
+        let premature = weights.iter().any(|(slot, wanted)| {
+            let now = current
+                .iter()
+                .find(|(s, _)| s == slot)
+                .map_or(0, |(_, w)| *w);
+            *wanted > now
+                && serving_elsewhere(*slot)
+                && !slot_ready(
+                    inputs.observed.slot(*slot),
+                    intents[slot_index(*slot)].desired,
+                )
+        });
+        if premature {
+            weights = SLOTS
+                .iter()
+                .filter(|s| has_tg(**s))
+                .map(|s| {
+                    (
+                        *s,
+                        current.iter().find(|(c, _)| c == s).map_or(0, |(_, w)| *w),
+                    )
+                })
+                .collect();
+        }
+    }
     match &inputs.observed.rule {
         None => {
             let priority = inputs
@@ -909,6 +955,21 @@ fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut V
             }
         }
     }
+}
+
+/// Whether a slot runs `desired` tasks that pass health checks, so it can take traffic.
+fn slot_ready(observed: &ObservedSlot, desired: i32) -> bool {
+    let Some(service) = &observed.service else {
+        return false;
+    };
+    let healthy = observed.healthy_targets.unwrap_or_else(|| {
+        if primary(service).is_some_and(|d| d.rollout_state == Some(RolloutState::Completed)) {
+            service.running_count
+        } else {
+            0
+        }
+    });
+    desired > 0 && service.running_count >= desired && healthy >= desired
 }
 
 /// The weights of the App's slots in the rule, in slot order; target groups that are not the

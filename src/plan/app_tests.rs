@@ -237,15 +237,15 @@ fn a_new_app_gets_revision_one_in_slot_a_with_all_traffic() {
             "CreateDeployment",
             "RegisterTaskDefinition",
             "CreateTargetGroup",
-            "CreateService",
-            "CreateRule"
+            "CreateRule",
+            "CreateService"
         ]
     );
     assert!(matches!(
         plan.changes[0],
         Change::CreateDeployment { revision: 1 }
     ));
-    match &plan.changes[3] {
+    match &plan.changes[4] {
         Change::CreateService { slot, input, .. } => {
             assert_eq!(*slot, SlotName::A);
             assert_eq!(input.desired_count, 4);
@@ -253,7 +253,7 @@ fn a_new_app_gets_revision_one_in_slot_a_with_all_traffic() {
         }
         other => panic!("{other:?}"),
     }
-    match &plan.changes[4] {
+    match &plan.changes[3] {
         Change::CreateRule { weights, .. } => assert_eq!(weights, &vec![(SlotName::A, 100)]),
         other => panic!("{other:?}"),
     }
@@ -433,11 +433,11 @@ fn a_canary_starts_in_the_idle_slot_with_the_weight_its_deployment_asks_for() {
         [
             "RegisterTaskDefinition",
             "CreateTargetGroup",
-            "CreateService",
-            "ModifyRule"
+            "ModifyRule",
+            "CreateService"
         ]
     );
-    match &plan.changes[2] {
+    match &plan.changes[3] {
         Change::CreateService { slot, input, .. } => {
             assert_eq!(*slot, SlotName::B);
             assert_eq!(
@@ -447,13 +447,45 @@ fn a_canary_starts_in_the_idle_slot_with_the_weight_its_deployment_asks_for() {
         }
         other => panic!("{other:?}"),
     }
-    match &plan.changes[3] {
-        Change::ModifyRule { weights, .. } => {
-            assert_eq!(weights, &vec![(SlotName::A, 90), (SlotName::B, 10)])
-        }
+    match &plan.changes[2] {
+        Change::ModifyRule { weights, .. } => assert_eq!(
+            weights,
+            &vec![(SlotName::A, 100), (SlotName::B, 0)],
+            "the new target group joins the rule at 0% until its tasks are healthy"
+        ),
         other => panic!("{other:?}"),
     }
     assert_eq!(plan.status.active_slot, Some(SlotName::A));
+}
+
+#[test]
+fn traffic_moves_to_the_canary_only_once_its_tasks_are_healthy() {
+    let new = canary("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    let mut rev2 = revision(2, &new, DeploymentPhase::Progressing);
+    rev2.desired_weight = Some(10);
+    revisions.push(rev2);
+    status.task_definitions.push(registered(2, TD2));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 100), (SlotName::B, 0)], &new));
+    aws.b.service = Some(service(SlotName::B, TD2, 1, RolloutState::InProgress));
+    aws.b.healthy_targets = Some(0);
+    let starting = run(&new, &status, &aws, &revisions);
+    assert!(
+        !starting
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::ModifyRule { .. })),
+        "{:?}",
+        starting.changes
+    );
+    aws.b.healthy_targets = Some(1);
+    let healthy = run(&new, &status, &aws, &revisions);
+    let weights = healthy.changes.iter().find_map(|c| match c {
+        Change::ModifyRule { weights, .. } => Some(weights.clone()),
+        _ => None,
+    });
+    assert_eq!(weights, Some(vec![(SlotName::A, 90), (SlotName::B, 10)]));
 }
 
 #[test]

@@ -1,0 +1,300 @@
+//! `cygni playground`: the operator, a Kubernetes API server and AWS, all in one process on
+//! loopback. The API server is the simulator in `sim::kube` (real kubectl and the real kube client
+//! talk to it), AWS is the simulator in `sim::aws`, and the controllers are the same code
+//! `cygni run` runs. Nothing leaves the machine.
+
+use crate::api::crd;
+use crate::clock::{Clock, ScaledClock, SystemClock};
+use crate::config::RunArgs;
+use crate::controller::runtime;
+use crate::sim::aws::{AwsSim, SimConfig, Timings};
+use crate::sim::kube::{ApiServer, RunningServer};
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{Discovery, Scope};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Field manager of what the playground applies.
+const FIELD_MANAGER: &str = "cygni-playground";
+
+/// Options of `cygni playground`.
+#[derive(Args, Clone, Debug)]
+pub struct PlaygroundArgs {
+    /// Loopback port of the Kubernetes API (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+
+    /// Where to write the kubeconfig for kubectl.
+    #[arg(long, default_value = ".cygni/kubeconfig")]
+    pub kubeconfig: PathBuf,
+
+    /// Manifests (files or folders of YAML) to apply once the operator runs.
+    #[arg(long = "apply", value_name = "PATH")]
+    pub apply: Vec<PathBuf>,
+
+    /// How much faster than real time simulated AWS runs (task start-up, health checks, DNS
+    /// propagation, certificate issuance, pauses).
+    #[arg(long, default_value_t = 10.0)]
+    pub speed: f64,
+
+    /// Address of the operator's `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen_addr: SocketAddr,
+}
+
+/// A running playground.
+pub struct Playground {
+    api: RunningServer,
+    sim: AwsSim,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Sender<bool>,
+    operator: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Playground {
+    /// Starts the API server, installs the CRDs, and runs the operator against it with simulated
+    /// AWS.
+    pub async fn start(args: &PlaygroundArgs) -> anyhow::Result<Playground> {
+        let server = ApiServer::new();
+        for definition in crd::all() {
+            server
+                .install_crd(&definition)
+                .context("installing the CRDs")?;
+        }
+        let api = server
+            .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{} (--port)", args.port))?;
+
+        // AWS runs on a faster clock; the operator keeps real time, so timestamps in status and
+        // Events are true and pauses last what they say.
+        let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(args.speed));
+        let (sim, defaults) = AwsSim::playground(SimConfig {
+            clock: clock.clone(),
+            timings: Timings::playground(),
+            ..SimConfig::default()
+        });
+        let mut run = operator_args(args)?;
+        run.defaults = run.defaults.or(&defaults);
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let client = api.client();
+        let aws = sim.services();
+        let operator_clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let operator = tokio::spawn(async move {
+            runtime::operate(client, &run, aws, operator_clock, shutdown_rx).await
+        });
+        Ok(Playground {
+            api,
+            sim,
+            clock,
+            shutdown,
+            operator,
+        })
+    }
+
+    /// URL of the Kubernetes API.
+    pub fn url(&self) -> String {
+        self.api.url()
+    }
+
+    /// A kubeconfig for the Kubernetes API.
+    pub fn kubeconfig(&self) -> String {
+        self.api.kubeconfig()
+    }
+
+    /// A Kubernetes client for the API.
+    pub fn client(&self) -> kube::Client {
+        self.api.client()
+    }
+
+    /// The simulated AWS, to inspect or script.
+    pub fn aws(&self) -> &AwsSim {
+        &self.sim
+    }
+
+    /// The clock simulated AWS runs on.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Stops the operator (releasing its Lease) and the API server.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let outcome = self.operator.await.context("operator task")?;
+        self.api.shutdown().await;
+        outcome
+    }
+
+    /// Whether the operator stopped on its own (an error, or leadership lost).
+    pub fn operator_finished(&self) -> bool {
+        self.operator.is_finished()
+    }
+}
+
+/// The `cygni run` settings the playground runs the operator with.
+fn operator_args(args: &PlaygroundArgs) -> anyhow::Result<RunArgs> {
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+    let listen = args.listen_addr.to_string();
+    let wrapper = Wrapper::try_parse_from([
+        "cygni",
+        "--listen-addr",
+        listen.as_str(),
+        "--resync-period",
+        "30s",
+        "--lease-namespace",
+        "kube-system",
+        "--identity",
+        "playground",
+    ])
+    .context("playground operator settings")?;
+    Ok(wrapper.run)
+}
+
+/// Applies every YAML document in `paths` (files, or the `.yaml`/`.yml` files of folders) with
+/// server-side apply, as `kubectl apply --server-side` would. Returns what was applied.
+pub async fn apply(client: &kube::Client, paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .context("API discovery")?;
+    let mut applied = Vec::new();
+    for path in paths {
+        for file in manifest_files(path)? {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for document in serde_yaml_ng::Deserializer::from_str(&text) {
+                let value: serde_json::Value = serde::Deserialize::deserialize(document)
+                    .with_context(|| format!("{} is not valid YAML", file.display()))?;
+                if value.is_null() {
+                    continue;
+                }
+                let object: DynamicObject = serde_json::from_value(value).with_context(|| {
+                    format!(
+                        "{} holds something that is not a Kubernetes object",
+                        file.display()
+                    )
+                })?;
+                applied.push(apply_one(client, &discovery, object, &file).await?);
+            }
+        }
+    }
+    Ok(applied)
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    discovery: &Discovery,
+    object: DynamicObject,
+    file: &Path,
+) -> anyhow::Result<String> {
+    let Some(types) = object.types.clone() else {
+        bail!("{}: an object without apiVersion and kind", file.display());
+    };
+    let (group, version) = types
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", types.api_version.as_str()));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+    let Some((resource, capabilities)) = discovery.resolve_gvk(&gvk) else {
+        bail!(
+            "{}: the API server does not serve {} {}",
+            file.display(),
+            types.api_version,
+            types.kind
+        );
+    };
+    let name = object
+        .metadata
+        .name
+        .clone()
+        .context("an object without metadata.name")?;
+    let api: Api<DynamicObject> = match capabilities.scope {
+        Scope::Namespaced => {
+            let namespace = object
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string());
+            Api::namespaced_with(client.clone(), &namespace, &resource)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}: {} {name}: {e}", file.display(), types.kind))?;
+    Ok(format!("{}/{name}", types.kind.to_lowercase()))
+}
+
+fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        Ok(files)
+    } else if path.exists() {
+        Ok(vec![path.to_path_buf()])
+    } else {
+        bail!("{} does not exist", path.display())
+    }
+}
+
+/// `cygni playground`: start, print how to use it, apply what was asked, run until Ctrl-C.
+pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
+    let playground = Playground::start(&args).await?;
+    if let Some(dir) = args.kubeconfig.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&args.kubeconfig, playground.kubeconfig())
+        .with_context(|| format!("writing {}", args.kubeconfig.display()))?;
+    let kubeconfig = args.kubeconfig.display();
+    println!(
+        "Cygni playground: a Kubernetes API at {} with the operator running against simulated AWS ({}x real time).",
+        playground.url(),
+        args.speed
+    );
+    println!("  kubeconfig:  {kubeconfig}");
+    println!("  try:         KUBECONFIG={kubeconfig} kubectl apply -f examples/");
+    println!("               KUBECONFIG={kubeconfig} kubectl get cygni -w");
+    println!(
+        "  bad image:   set an App's image to one whose name contains `bad` to see the circuit breaker"
+    );
+    println!("  metrics:     http://{}/metrics", args.listen_addr);
+    println!("Ctrl-C stops it.");
+    if !args.apply.is_empty() {
+        for applied in apply(&playground.client(), &args.apply).await? {
+            println!("applied {applied}");
+        }
+    }
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = interval.tick() => {
+                if playground.operator_finished() {
+                    break;
+                }
+            }
+        }
+    }
+    println!("stopping");
+    playground.stop().await
+}
