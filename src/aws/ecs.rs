@@ -199,7 +199,10 @@ pub struct Service {
 #[async_trait]
 pub trait Ecs: Send + Sync {
     /// RegisterTaskDefinition: a new revision of the family.
-    async fn register_task_definition(&self, input: &TaskDefinitionInput) -> AwsResult<TaskDefinition>;
+    async fn register_task_definition(
+        &self,
+        input: &TaskDefinitionInput,
+    ) -> AwsResult<TaskDefinition>;
     /// DescribeTaskDefinition; `None` when the ARN is unknown.
     async fn describe_task_definition(&self, arn: &str) -> AwsResult<Option<TaskDefinition>>;
     /// ListTaskDefinitions of a family (ACTIVE revisions), oldest first.

@@ -158,7 +158,11 @@ pub trait Elbv2: Send + Sync {
     /// DescribeTargetGroups by name; unknown names are absent from the answer.
     async fn describe_target_groups(&self, names: &[String]) -> AwsResult<Vec<TargetGroup>>;
     /// ModifyTargetGroup's health check settings.
-    async fn modify_target_group(&self, arn: &str, health_check: &HealthCheckConfig) -> AwsResult<TargetGroup>;
+    async fn modify_target_group(
+        &self,
+        arn: &str,
+        health_check: &HealthCheckConfig,
+    ) -> AwsResult<TargetGroup>;
     /// DeleteTargetGroup; not found counts as done; `InUse` while a rule still forwards to it.
     async fn delete_target_group(&self, arn: &str) -> AwsResult<()>;
     /// DescribeTargetHealth.
@@ -175,15 +179,28 @@ pub trait Elbv2: Send + Sync {
         tags: &[Tag],
     ) -> AwsResult<Rule>;
     /// ModifyRule: replaces conditions and the forward action.
-    async fn modify_rule(&self, rule_arn: &str, conditions: &RuleConditions, forward: &[WeightedTarget]) -> AwsResult<Rule>;
+    async fn modify_rule(
+        &self,
+        rule_arn: &str,
+        conditions: &RuleConditions,
+        forward: &[WeightedTarget],
+    ) -> AwsResult<Rule>;
     /// DeleteRule; not found counts as done.
     async fn delete_rule(&self, rule_arn: &str) -> AwsResult<()>;
     /// DescribeTags for at most 20 ARNs (rules, target groups, load balancers).
     async fn describe_tags(&self, arns: &[String]) -> AwsResult<BTreeMap<String, Vec<Tag>>>;
     /// AddListenerCertificates for one certificate.
-    async fn add_listener_certificate(&self, listener_arn: &str, certificate_arn: &str) -> AwsResult<()>;
+    async fn add_listener_certificate(
+        &self,
+        listener_arn: &str,
+        certificate_arn: &str,
+    ) -> AwsResult<()>;
     /// RemoveListenerCertificates for one certificate; not attached counts as done.
-    async fn remove_listener_certificate(&self, listener_arn: &str, certificate_arn: &str) -> AwsResult<()>;
+    async fn remove_listener_certificate(
+        &self,
+        listener_arn: &str,
+        certificate_arn: &str,
+    ) -> AwsResult<()>;
     /// DescribeListenerCertificates: the ARNs of the certificates on the listener.
     async fn describe_listener_certificates(&self, listener_arn: &str) -> AwsResult<Vec<String>>;
 }

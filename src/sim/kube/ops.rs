@@ -219,7 +219,12 @@ fn finalizers(object: &Value) -> Vec<String> {
     strings(object.pointer("/metadata/finalizers"))
 }
 
+/// The object's `metadata` map, created if missing. Callers pass objects (request bodies are
+/// checked to be JSON objects first); anything else is replaced by an empty object.
 fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.is_object() {
+        *object = json!({});
+    }
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
     }
@@ -897,17 +902,22 @@ fn crd_strategy(old: Option<&Value>, new: &mut Value, time: &str) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let names = &mut new["spec"]["names"];
-    if names.get("singular").is_none() {
-        names["singular"] = Value::String(kind.to_lowercase());
+    if let Some(names) = new
+        .pointer_mut("/spec/names")
+        .and_then(Value::as_object_mut)
+    {
+        names
+            .entry("singular")
+            .or_insert_with(|| Value::String(kind.to_lowercase()));
+        names
+            .entry("listKind")
+            .or_insert_with(|| Value::String(format!("{kind}List")));
     }
-    if names.get("listKind").is_none() {
-        names["listKind"] = Value::String(format!("{kind}List"));
+    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.entry("conversion")
+            .or_insert_with(|| json!({"strategy": "None"}));
     }
-    if new.pointer("/spec/conversion").is_none() {
-        new["spec"]["conversion"] = json!({"strategy": "None"});
-    }
-    let accepted = new["spec"]["names"].clone();
+    let accepted = new.pointer("/spec/names").cloned().unwrap_or_default();
     let mut stored_versions: Vec<String> = old
         .map(|o| strings(o.pointer("/status/storedVersions")))
         .unwrap_or_default();
@@ -1200,8 +1210,8 @@ pub fn delete(
             meta.insert("generation".into(), json!(generation + 1));
         }
     }
-    if namespace_delete {
-        object["status"]["phase"] = json!("Terminating");
+    if namespace_delete && let Some(fields) = object.as_object_mut() {
+        fields.insert("status".into(), json!({"phase": "Terminating"}));
     }
     if options.dry_run {
         return Ok(Deleted {
