@@ -4,6 +4,7 @@
 //! `cygni run` runs. Nothing leaves the machine.
 
 use crate::api::crd;
+use crate::aws::retry::{RetryPolicy, with_retries};
 use crate::clock::{Clock, ScaledClock, SystemClock};
 use crate::config::RunArgs;
 use crate::controller::runtime;
@@ -44,6 +45,40 @@ pub struct PlaygroundArgs {
     /// Address of the operator's `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub listen_addr: SocketAddr,
+
+    /// How often every object is reconciled even when nothing changed.
+    #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
+    pub resync_period: std::time::Duration,
+
+    /// Objects of one kind reconciled in parallel.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+
+    /// Client-side retries of simulated AWS calls (the SDK's standard policy by default).
+    #[arg(skip)]
+    pub retry: RetryPolicy,
+}
+
+impl PlaygroundArgs {
+    /// Settings for tests: free ports, no kubeconfig file, AWS at `speed` times real time, and a
+    /// resync every `resync`.
+    pub fn for_tests(speed: f64, resync: std::time::Duration) -> Self {
+        PlaygroundArgs {
+            port: 0,
+            kubeconfig: PathBuf::new(),
+            apply: Vec::new(),
+            speed,
+            listen_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            resync_period: resync,
+            concurrency: 16,
+            // Simulated AWS runs faster than real time; so do its client's backoffs.
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base: std::time::Duration::from_millis(50),
+                max_backoff: std::time::Duration::from_secs(1),
+            },
+        }
+    }
 }
 
 /// A running playground.
@@ -83,7 +118,7 @@ impl Playground {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let client = api.client();
-        let aws = sim.services();
+        let aws = with_retries(sim.services(), args.retry);
         let operator_clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let operator = tokio::spawn(async move {
             runtime::operate(client, &run, aws, operator_clock, shutdown_rx).await
@@ -144,12 +179,16 @@ fn operator_args(args: &PlaygroundArgs) -> anyhow::Result<RunArgs> {
         run: RunArgs,
     }
     let listen = args.listen_addr.to_string();
+    let resync = format!("{}ms", args.resync_period.as_millis());
+    let concurrency = args.concurrency.to_string();
     let wrapper = Wrapper::try_parse_from([
         "cygni",
         "--listen-addr",
         listen.as_str(),
         "--resync-period",
-        "30s",
+        resync.as_str(),
+        "--concurrency",
+        concurrency.as_str(),
         "--lease-namespace",
         "kube-system",
         "--identity",

@@ -554,6 +554,10 @@ pub struct SlotStatus {
     /// State of the service's primary ECS deployment (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_state: Option<String>,
+    /// Revision the operator last asked ECS to run in this slot. When ECS settles on another
+    /// one, its circuit breaker rolled that revision back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_revision: Option<i64>,
     /// When a slot that no longer serves scales to zero (the strategy's scale-down delay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_at: Option<Time>,

@@ -44,7 +44,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Backoff before attempt `attempt + 1` (1-based `attempt`), given a random `jitter` in [0, 1).
     pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         exp.min(self.max_backoff).mul_f64(jitter.clamp(0.0, 1.0))
     }
 
@@ -78,11 +80,26 @@ fn retryable(kind: AwsErrorKind) -> bool {
 /// The services with every call retried by `policy`.
 pub fn with_retries(services: AwsServices, policy: RetryPolicy) -> AwsServices {
     AwsServices {
-        ecs: Arc::new(Retrying { inner: services.ecs, policy }),
-        elbv2: Arc::new(Retrying { inner: services.elbv2, policy }),
-        route53: Arc::new(Retrying { inner: services.route53, policy }),
-        acm: Arc::new(Retrying { inner: services.acm, policy }),
-        cloudwatch: Arc::new(Retrying { inner: services.cloudwatch, policy }),
+        ecs: Arc::new(Retrying {
+            inner: services.ecs,
+            policy,
+        }),
+        elbv2: Arc::new(Retrying {
+            inner: services.elbv2,
+            policy,
+        }),
+        route53: Arc::new(Retrying {
+            inner: services.route53,
+            policy,
+        }),
+        acm: Arc::new(Retrying {
+            inner: services.acm,
+            policy,
+        }),
+        cloudwatch: Arc::new(Retrying {
+            inner: services.cloudwatch,
+            policy,
+        }),
         region: services.region,
     }
 }
@@ -95,17 +112,28 @@ struct Retrying<T: ?Sized> {
 
 #[async_trait]
 impl Ecs for Retrying<dyn Ecs> {
-    async fn register_task_definition(&self, input: &TaskDefinitionInput) -> AwsResult<TaskDefinition> {
-        self.policy.run(|| self.inner.register_task_definition(input)).await
+    async fn register_task_definition(
+        &self,
+        input: &TaskDefinitionInput,
+    ) -> AwsResult<TaskDefinition> {
+        self.policy
+            .run(|| self.inner.register_task_definition(input))
+            .await
     }
     async fn describe_task_definition(&self, arn: &str) -> AwsResult<Option<TaskDefinition>> {
-        self.policy.run(|| self.inner.describe_task_definition(arn)).await
+        self.policy
+            .run(|| self.inner.describe_task_definition(arn))
+            .await
     }
     async fn list_task_definitions(&self, family: &str) -> AwsResult<Vec<String>> {
-        self.policy.run(|| self.inner.list_task_definitions(family)).await
+        self.policy
+            .run(|| self.inner.list_task_definitions(family))
+            .await
     }
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
-        self.policy.run(|| self.inner.deregister_task_definition(arn)).await
+        self.policy
+            .run(|| self.inner.deregister_task_definition(arn))
+            .await
     }
     async fn create_service(&self, input: &ServiceInput) -> AwsResult<Service> {
         self.policy.run(|| self.inner.create_service(input)).await
@@ -114,10 +142,14 @@ impl Ecs for Retrying<dyn Ecs> {
         self.policy.run(|| self.inner.update_service(update)).await
     }
     async fn describe_services(&self, cluster: &str, names: &[String]) -> AwsResult<Vec<Service>> {
-        self.policy.run(|| self.inner.describe_services(cluster, names)).await
+        self.policy
+            .run(|| self.inner.describe_services(cluster, names))
+            .await
     }
     async fn delete_service(&self, cluster: &str, name: &str) -> AwsResult<()> {
-        self.policy.run(|| self.inner.delete_service(cluster, name)).await
+        self.policy
+            .run(|| self.inner.delete_service(cluster, name))
+            .await
     }
 }
 
@@ -127,25 +159,43 @@ impl Elbv2 for Retrying<dyn Elbv2> {
         self.policy.run(|| self.inner.describe_listener(arn)).await
     }
     async fn describe_load_balancer(&self, arn: &str) -> AwsResult<Option<LoadBalancer>> {
-        self.policy.run(|| self.inner.describe_load_balancer(arn)).await
+        self.policy
+            .run(|| self.inner.describe_load_balancer(arn))
+            .await
     }
     async fn create_target_group(&self, input: &TargetGroupInput) -> AwsResult<TargetGroup> {
-        self.policy.run(|| self.inner.create_target_group(input)).await
+        self.policy
+            .run(|| self.inner.create_target_group(input))
+            .await
     }
     async fn describe_target_groups(&self, names: &[String]) -> AwsResult<Vec<TargetGroup>> {
-        self.policy.run(|| self.inner.describe_target_groups(names)).await
+        self.policy
+            .run(|| self.inner.describe_target_groups(names))
+            .await
     }
-    async fn modify_target_group(&self, arn: &str, health_check: &HealthCheckConfig) -> AwsResult<TargetGroup> {
-        self.policy.run(|| self.inner.modify_target_group(arn, health_check)).await
+    async fn modify_target_group(
+        &self,
+        arn: &str,
+        health_check: &HealthCheckConfig,
+    ) -> AwsResult<TargetGroup> {
+        self.policy
+            .run(|| self.inner.modify_target_group(arn, health_check))
+            .await
     }
     async fn delete_target_group(&self, arn: &str) -> AwsResult<()> {
-        self.policy.run(|| self.inner.delete_target_group(arn)).await
+        self.policy
+            .run(|| self.inner.delete_target_group(arn))
+            .await
     }
     async fn describe_target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
-        self.policy.run(|| self.inner.describe_target_health(target_group_arn)).await
+        self.policy
+            .run(|| self.inner.describe_target_health(target_group_arn))
+            .await
     }
     async fn describe_rules(&self, listener_arn: &str) -> AwsResult<Vec<Rule>> {
-        self.policy.run(|| self.inner.describe_rules(listener_arn)).await
+        self.policy
+            .run(|| self.inner.describe_rules(listener_arn))
+            .await
     }
     async fn create_rule(
         &self,
@@ -156,11 +206,21 @@ impl Elbv2 for Retrying<dyn Elbv2> {
         tags: &[Tag],
     ) -> AwsResult<Rule> {
         self.policy
-            .run(|| self.inner.create_rule(listener_arn, priority, conditions, forward, tags))
+            .run(|| {
+                self.inner
+                    .create_rule(listener_arn, priority, conditions, forward, tags)
+            })
             .await
     }
-    async fn modify_rule(&self, rule_arn: &str, conditions: &RuleConditions, forward: &[WeightedTarget]) -> AwsResult<Rule> {
-        self.policy.run(|| self.inner.modify_rule(rule_arn, conditions, forward)).await
+    async fn modify_rule(
+        &self,
+        rule_arn: &str,
+        conditions: &RuleConditions,
+        forward: &[WeightedTarget],
+    ) -> AwsResult<Rule> {
+        self.policy
+            .run(|| self.inner.modify_rule(rule_arn, conditions, forward))
+            .await
     }
     async fn delete_rule(&self, rule_arn: &str) -> AwsResult<()> {
         self.policy.run(|| self.inner.delete_rule(rule_arn)).await
@@ -168,14 +228,34 @@ impl Elbv2 for Retrying<dyn Elbv2> {
     async fn describe_tags(&self, arns: &[String]) -> AwsResult<BTreeMap<String, Vec<Tag>>> {
         self.policy.run(|| self.inner.describe_tags(arns)).await
     }
-    async fn add_listener_certificate(&self, listener_arn: &str, certificate_arn: &str) -> AwsResult<()> {
-        self.policy.run(|| self.inner.add_listener_certificate(listener_arn, certificate_arn)).await
+    async fn add_listener_certificate(
+        &self,
+        listener_arn: &str,
+        certificate_arn: &str,
+    ) -> AwsResult<()> {
+        self.policy
+            .run(|| {
+                self.inner
+                    .add_listener_certificate(listener_arn, certificate_arn)
+            })
+            .await
     }
-    async fn remove_listener_certificate(&self, listener_arn: &str, certificate_arn: &str) -> AwsResult<()> {
-        self.policy.run(|| self.inner.remove_listener_certificate(listener_arn, certificate_arn)).await
+    async fn remove_listener_certificate(
+        &self,
+        listener_arn: &str,
+        certificate_arn: &str,
+    ) -> AwsResult<()> {
+        self.policy
+            .run(|| {
+                self.inner
+                    .remove_listener_certificate(listener_arn, certificate_arn)
+            })
+            .await
     }
     async fn describe_listener_certificates(&self, listener_arn: &str) -> AwsResult<Vec<String>> {
-        self.policy.run(|| self.inner.describe_listener_certificates(listener_arn)).await
+        self.policy
+            .run(|| self.inner.describe_listener_certificates(listener_arn))
+            .await
     }
 }
 
@@ -185,10 +265,14 @@ impl Route53 for Retrying<dyn Route53> {
         self.policy.run(|| self.inner.list_hosted_zones()).await
     }
     async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
-        self.policy.run(|| self.inner.list_record_sets(zone_id)).await
+        self.policy
+            .run(|| self.inner.list_record_sets(zone_id))
+            .await
     }
     async fn change_record_sets(&self, zone_id: &str, changes: &[Change]) -> AwsResult<ChangeInfo> {
-        self.policy.run(|| self.inner.change_record_sets(zone_id, changes)).await
+        self.policy
+            .run(|| self.inner.change_record_sets(zone_id, changes))
+            .await
     }
     async fn get_change(&self, change_id: &str) -> AwsResult<ChangeInfo> {
         self.policy.run(|| self.inner.get_change(change_id)).await
@@ -198,10 +282,14 @@ impl Route53 for Retrying<dyn Route53> {
 #[async_trait]
 impl Acm for Retrying<dyn Acm> {
     async fn request_certificate(&self, request: &CertificateRequest) -> AwsResult<String> {
-        self.policy.run(|| self.inner.request_certificate(request)).await
+        self.policy
+            .run(|| self.inner.request_certificate(request))
+            .await
     }
     async fn describe_certificate(&self, arn: &str) -> AwsResult<Option<Certificate>> {
-        self.policy.run(|| self.inner.describe_certificate(arn)).await
+        self.policy
+            .run(|| self.inner.describe_certificate(arn))
+            .await
     }
     async fn list_tags(&self, arn: &str) -> AwsResult<Vec<Tag>> {
         self.policy.run(|| self.inner.list_tags(arn)).await
@@ -219,7 +307,9 @@ impl CloudWatch for Retrying<dyn CloudWatch> {
         start: jiff::Timestamp,
         end: jiff::Timestamp,
     ) -> AwsResult<Vec<MetricSeries>> {
-        self.policy.run(|| self.inner.get_metric_data(queries, start, end)).await
+        self.policy
+            .run(|| self.inner.get_metric_data(queries, start, end))
+            .await
     }
 }
 
@@ -230,13 +320,23 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn fast() -> RetryPolicy {
-        RetryPolicy { max_attempts: 5, base: Duration::from_millis(1), max_backoff: Duration::from_millis(2) }
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        }
     }
 
     fn failing(kind: AwsErrorKind, times: u32, calls: &AtomicU32) -> AwsResult<u32> {
         let n = calls.fetch_add(1, Ordering::SeqCst);
         if n < times {
-            Err(AwsError::new("ecs", "DescribeServices", kind, "Code", "message"))
+            Err(AwsError::new(
+                "ecs",
+                "DescribeServices",
+                kind,
+                "Code",
+                "message",
+            ))
         } else {
             Ok(n)
         }
@@ -245,14 +345,18 @@ mod tests {
     #[tokio::test]
     async fn throttling_is_retried_until_it_passes() {
         let calls = AtomicU32::new(0);
-        let outcome = fast().run(|| async { failing(AwsErrorKind::Throttling, 3, &calls) }).await;
+        let outcome = fast()
+            .run(|| async { failing(AwsErrorKind::Throttling, 3, &calls) })
+            .await;
         assert_eq!(outcome, Ok(3));
     }
 
     #[tokio::test]
     async fn retries_stop_after_the_last_attempt() {
         let calls = AtomicU32::new(0);
-        let outcome = fast().run(|| async { failing(AwsErrorKind::ServerError, 10, &calls) }).await;
+        let outcome = fast()
+            .run(|| async { failing(AwsErrorKind::ServerError, 10, &calls) })
+            .await;
         assert!(outcome.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 5);
     }
@@ -260,7 +364,9 @@ mod tests {
     #[tokio::test]
     async fn invalid_requests_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let outcome = fast().run(|| async { failing(AwsErrorKind::InvalidRequest, 10, &calls) }).await;
+        let outcome = fast()
+            .run(|| async { failing(AwsErrorKind::InvalidRequest, 10, &calls) })
+            .await;
         assert!(outcome.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }

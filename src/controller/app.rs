@@ -485,9 +485,12 @@ async fn act(
                     .ok_or(Error::Missing("target group"))?;
                 input.client_token = id.client_token(*slot, &input.task_definition_arn);
                 ctx.aws.ecs.create_service(&input).await.map_err(aws)?;
+                requested(status, *slot, *revision);
             }
             Change::UpdateService {
-                revision, update, ..
+                slot,
+                revision,
+                update,
             } => {
                 let mut update = (**update).clone();
                 if let Some(revision) = revision
@@ -501,6 +504,9 @@ async fn act(
                     );
                 }
                 ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
+                if let Some(revision) = revision {
+                    requested(status, *slot, *revision);
+                }
             }
             Change::CreateRule {
                 priority,
@@ -537,6 +543,13 @@ async fn act(
         }
     }
     Ok(())
+}
+
+/// Remembers which revision a slot was asked to run.
+fn requested(status: &mut AppStatus, slot: SlotName, revision: i64) {
+    if let Some(state) = status.slots.iter_mut().find(|s| s.name == slot) {
+        state.requested_revision = Some(revision);
+    }
 }
 
 /// Registers a task definition unless the family's newest revision already has this content (a

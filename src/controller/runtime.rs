@@ -81,7 +81,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
                 "AWS is simulated in this process (--aws-backend sim): nothing is created in AWS"
             );
             args.defaults = args.defaults.or(&defaults);
-            sim.services()
+            // The SDK retries inside the adapters; the simulator gets the same policy here.
+            crate::aws::retry::with_retries(
+                sim.services(),
+                crate::aws::retry::RetryPolicy::default(),
+            )
         }
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -398,6 +398,7 @@ fn slot_status_mut(status: &mut AppStatus, slot: SlotName) -> &mut SlotStatus {
         healthy: 0,
         weight: 0,
         rollout_state: None,
+        requested_revision: None,
         scale_down_at: None,
     });
     status.slots.sort_by_key(|s| slot_index(s.name));
@@ -431,6 +432,17 @@ fn completed_with(observed: &ObservedSlot, arn: Option<&str>) -> bool {
     primary(service).is_some_and(|d| {
         d.task_definition_arn == arn && d.rollout_state == Some(RolloutState::Completed)
     }) && service.deployments.len() == 1
+}
+
+/// Whether the slot's service settled on a task definition other than `arn`.
+fn rolled_back_from(observed: &ObservedSlot, arn: Option<&str>) -> bool {
+    let (Some(service), Some(arn)) = (&observed.service, arn) else {
+        return false;
+    };
+    service.deployments.len() == 1
+        && primary(service).is_some_and(|d| {
+            d.task_definition_arn != arn && d.rollout_state == Some(RolloutState::Completed)
+        })
 }
 
 /// Whether ECS's circuit breaker failed a deployment of the task definition `arn`.
@@ -478,14 +490,8 @@ fn decide(
     let in_place =
         current.strategy.kind() == StrategyKind::Rolling || status.stable_revision.is_none();
     if in_place {
-        // The active slot runs the current revision, unless ECS rejected it: then ECS already
-        // rolled back to the stable one and fighting it would loop.
-        let target = if status.failed_revision == Some(current.number) {
-            status.stable_revision.or(active_rev)
-        } else {
-            Some(current.number)
-        };
         let observed = inputs.observed.slot(active);
+        let requested = slot_status(status, active).and_then(|s| s.requested_revision);
         if completed_with(observed, current_arn.as_deref()) {
             status.stable_revision = Some(current.number);
             status.failed_revision = None;
@@ -493,7 +499,24 @@ fn decide(
         } else if let Some(reason) = failed_with(observed, current_arn.as_deref()) {
             status.failed_revision = Some(current.number);
             status.failure_message = Some(reason);
+        } else if requested == Some(current.number)
+            && rolled_back_from(observed, current_arn.as_deref())
+        {
+            // The FAILED deployment is already gone (the rollback finished between two looks),
+            // but ECS settled on another task definition than the one it was asked to run.
+            status.failed_revision = Some(current.number);
+            status.failure_message = Some(
+                "ECS deployment circuit breaker rolled the service back to the previous revision"
+                    .to_string(),
+            );
         }
+        // The active slot runs the current revision, unless ECS rejected it: then ECS already
+        // rolled back to the stable one and fighting it would loop.
+        let target = if status.failed_revision == Some(current.number) {
+            status.stable_revision.or(active_rev)
+        } else {
+            Some(current.number)
+        };
         intents[slot_index(active)] = SlotIntent {
             revision: target,
             desired: replicas,

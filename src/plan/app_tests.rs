@@ -163,6 +163,7 @@ fn slot_state(slot: SlotName, revision: i64, task: &str, weight: i32) -> SlotSta
         healthy: 4,
         weight,
         rollout_state: Some("COMPLETED".into()),
+        requested_revision: Some(revision),
         scale_down_at: None,
     }
 }
@@ -572,4 +573,28 @@ fn canary_scale_is_proportional_and_at_least_one() {
     assert_eq!(canary_scale(3, 50), 2);
     assert_eq!(canary_scale(4, 0), 1);
     assert_eq!(canary_scale(4, 100), 4);
+}
+
+#[test]
+fn a_rollback_that_finished_between_two_looks_is_still_a_failed_revision() {
+    let new = rolling("web:bad");
+    let (mut status, aws, mut revisions) = converged(&rolling("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Progressing));
+    status.current_revision = Some(2);
+    status.task_definitions.push(registered(2, TD2));
+    // The operator asked for revision 2; ECS now runs revision 1 again, settled.
+    status.slots[0].requested_revision = Some(2);
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(plan.status.failed_revision, Some(2));
+    assert!(
+        !plan.changes.iter().any(|c| matches!(
+            c,
+            Change::UpdateService {
+                revision: Some(_),
+                ..
+            }
+        )),
+        "{:?}",
+        plan.changes
+    );
 }
