@@ -35,7 +35,10 @@ async fn main() -> anyhow::Result<()> {
     let client = playground.client();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(serde_json::json!({"metadata": {"name": "bench"}}))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "bench"}}))?,
+        )
         .await?;
     let listeners: Vec<String> = (0..apps.div_ceil(APPS_PER_LOAD_BALANCER))
         .map(|i| playground.aws().add_load_balancer(&format!("bench-{i}")).1)
@@ -54,7 +57,12 @@ async fn main() -> anyhow::Result<()> {
                 "routing": {"listenerArn": listeners[i / APPS_PER_LOAD_BALANCER]},
             },
         });
-        api.patch(&format!("app-{i:04}"), &PatchParams::apply("bench"), &Patch::Apply(&app)).await?;
+        api.patch(
+            &format!("app-{i:04}"),
+            &PatchParams::apply("bench"),
+            &Patch::Apply(&app),
+        )
+        .await?;
     }
     let applied = start.elapsed();
     loop {
@@ -88,9 +96,15 @@ async fn main() -> anyhow::Result<()> {
     let steady = playground.aws().calls();
 
     let n = apps as f64;
-    println!("cygni converge benchmark: {apps} Apps on {} load balancers", listeners.len());
+    println!(
+        "cygni converge benchmark: {apps} Apps on {} load balancers",
+        listeners.len()
+    );
     println!("  applied in              {:>8.1} s", applied.as_secs_f64());
-    println!("  converged (all Ready)   {:>8.1} s", converged.as_secs_f64());
+    println!(
+        "  converged (all Ready)   {:>8.1} s",
+        converged.as_secs_f64()
+    );
     println!("  AWS calls per App to converge, by operation:");
     let mut by_operation: BTreeMap<String, u64> = BTreeMap::new();
     for (service, operation, count) in calls.iter() {
@@ -99,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
     for (operation, count) in &by_operation {
         println!("    {operation:<40} {:>8.2}", *count as f64 / n);
     }
-    println!("  AWS calls per App       {:>8.2}", calls.total() as f64 / n);
+    println!(
+        "  AWS calls per App       {:>8.2}",
+        calls.total() as f64 / n
+    );
     println!(
         "  AWS writes per App      {:>8.2}   (minimum {MINIMUM_WRITES:.0}; {:.2}x)",
         calls.writes() as f64 / n,
@@ -111,7 +128,10 @@ async fn main() -> anyhow::Result<()> {
         steady.reads() as f64 / n,
         steady.writes()
     );
-    println!("  peak RSS                {:>8.1} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+    println!(
+        "  peak RSS                {:>8.1} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
     playground.stop().await?;
     Ok(())
 }
