@@ -88,6 +88,16 @@ impl Env {
             .await
             .expect("CRD applied");
         }
+        // A new CRD is served once the API server established it.
+        let start = Instant::now();
+        while Api::<App>::all(client.clone())
+            .list(&ListParams::default().limit(1))
+            .await
+            .is_err()
+        {
+            assert!(start.elapsed() < PATIENCE, "the App CRD was never served");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let clock = Arc::new(ScaledClock::new(SPEED));
         let (aws, defaults) = AwsSim::playground(SimConfig::playground(clock));
         #[derive(clap::Parser)]
@@ -114,25 +124,16 @@ impl Env {
         ])
         .run;
         args.defaults = args.defaults.or(&defaults);
-        let env_client = client.clone();
-        let env = Env {
-            cluster: Cluster::Real {
-                shutdown: watch::channel(false).0,
-                operator: tokio::spawn(async { Ok(()) }),
-            },
-            client: client.clone(),
-            namespace,
-            aws: aws.clone(),
-        };
-        env.create_namespace().await;
+        create_namespace(&client, &namespace).await;
         let (shutdown, rx) = watch::channel(false);
         let services = cygni::aws::retry::with_retries(
             aws.services(),
             PlaygroundArgs::for_tests(SPEED, RESYNC).retry,
         );
+        let operator_client = client.clone();
         let operator = tokio::spawn(async move {
             cygni::controller::runtime::operate(
-                env_client,
+                operator_client,
                 &args,
                 services,
                 Arc::new(SystemClock),
@@ -142,7 +143,9 @@ impl Env {
         });
         Env {
             cluster: Cluster::Real { shutdown, operator },
-            ..env
+            client,
+            namespace,
+            aws,
         }
     }
 
@@ -260,6 +263,16 @@ impl Env {
             uid: app.uid().expect("uid"),
         }
     }
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace created");
 }
 
 fn condition(app: &App, type_: &str) -> Option<(String, String)> {
