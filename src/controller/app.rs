@@ -67,7 +67,15 @@ fn identity(app: &App) -> Result<AppIdentity, Error> {
     })
 }
 
-async fn apply(app: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Error> {
+async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Error> {
+    // Status is the planner's memory. The controller's cache can lag behind the status this
+    // reconciler wrote a moment ago (a reconcile triggered by a Deployment it created runs before
+    // the status write reaches the cache), so the App is read fresh: planning from a stale memory
+    // would redo work that is already done.
+    let Some(fresh) = api.get_opt(&cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let app = &fresh;
     let valid = match validate::app(&app.spec, &ctx.settings.defaults, &ctx.settings.policy) {
         Ok(valid) => valid,
         Err(problems) => {
@@ -260,7 +268,8 @@ async fn observe_aws(
         .describe_rules(&listener.arn)
         .await
         .map_err(aws)?;
-    let rule = find_rule(id, status, &rules, ctx).await?;
+    let own_target_groups: Vec<String> = target_groups.iter().map(|t| t.arn.clone()).collect();
+    let rule = find_rule(id, status, &rules, &own_target_groups, ctx).await?;
     let used_priorities = rules
         .iter()
         .filter(|r| rule.as_ref().is_none_or(|mine| mine.arn != r.arn))
@@ -322,6 +331,7 @@ async fn find_rule(
     id: &AppIdentity,
     status: &AppStatus,
     rules: &[Rule],
+    own_target_groups: &[String],
     ctx: &Context,
 ) -> Result<Option<Rule>, Error> {
     if let Some(known) = status.listener_rule_arn.as_deref()
@@ -329,9 +339,16 @@ async fn find_rule(
     {
         return Ok(Some(rule.clone()));
     }
+    // The App's rule always forwards to one of its own target groups: only those rules are worth
+    // a look at their tags.
     let candidates: Vec<String> = rules
         .iter()
         .filter(|r| r.priority.is_some())
+        .filter(|r| {
+            r.forward
+                .iter()
+                .any(|w| own_target_groups.contains(&w.target_group_arn))
+        })
         .map(|r| r.arn.clone())
         .collect();
     for chunk in candidates.chunks(20) {
@@ -653,6 +670,14 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
     };
     let status = app.status.clone().unwrap_or_default();
 
+    let names: Vec<String> = SLOTS.iter().map(|s| id.target_group_name(*s)).collect();
+    let target_groups = ctx
+        .aws
+        .elbv2
+        .describe_target_groups(&names)
+        .await
+        .map_err(aws)?;
+    let own: Vec<String> = target_groups.iter().map(|t| t.arn.clone()).collect();
     // Rule first: target groups cannot be deleted while a rule forwards to them.
     if let Some((listener, _)) = ctx.listener(&valid.listener_arn).await.map_err(aws)? {
         let rules = ctx
@@ -661,7 +686,7 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .describe_rules(&listener.arn)
             .await
             .map_err(aws)?;
-        if let Some(rule) = find_rule(&id, &status, &rules, ctx).await? {
+        if let Some(rule) = find_rule(&id, &status, &rules, &own, ctx).await? {
             ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
         }
     }
@@ -672,14 +697,7 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .await
             .map_err(aws)?;
     }
-    let names: Vec<String> = SLOTS.iter().map(|s| id.target_group_name(*s)).collect();
-    for tg in ctx
-        .aws
-        .elbv2
-        .describe_target_groups(&names)
-        .await
-        .map_err(aws)?
-    {
+    for tg in target_groups {
         match ctx.aws.elbv2.delete_target_group(&tg.arn).await {
             Ok(()) => {}
             // The rule deletion or the services' deregistration has not settled yet.
