@@ -40,13 +40,32 @@ fn last_occurred(event: &Value) -> Option<Timestamp> {
 /// One object, by bucket and key, with a copy of its content.
 type Entry = (String, ObjectKey, Value);
 
-fn everything(store: &Store) -> Vec<Entry> {
+/// Copies of the objects a pass may act on: expired Events, objects with owners, and objects being
+/// deleted. Copying every object on every pass made each write cost as much as the whole store.
+fn candidates(store: &Store, now: Timestamp) -> Vec<Entry> {
+    // A terminating namespace or CRD empties itself through every object it holds.
+    let emptying = [NAMESPACE_STORE, CRD_STORE].iter().any(|bucket| {
+        store
+            .objects
+            .get(*bucket)
+            .is_some_and(|objects| objects.values().any(deleting))
+    });
     store
         .objects
         .iter()
         .flat_map(|(bucket, objects)| {
             objects
                 .iter()
+                .filter(move |(_, object)| {
+                    if emptying {
+                        return true;
+                    }
+                    if bucket == EVENT_STORE {
+                        return last_occurred(object)
+                            .is_some_and(|t| now.as_second() - t.as_second() > EVENT_TTL_SECONDS);
+                    }
+                    deleting(object) || !owners(object).is_empty()
+                })
                 .map(move |(key, object)| (bucket.clone(), key.clone(), object.clone()))
         })
         .collect()
@@ -97,13 +116,15 @@ fn delete_entry(store: &mut Store, bucket: &str, key: &ObjectKey, propagation: P
 /// make more progress).
 pub fn collect(store: &mut Store) -> bool {
     let revision = store.revision;
-    let all = everything(store);
-    let uids: HashSet<String> = all
-        .iter()
-        .filter_map(|(_, _, o)| uid(o).map(str::to_string))
+    let now = Timestamp::now();
+    let all = candidates(store, now);
+    let uids: HashSet<String> = store
+        .objects
+        .values()
+        .flat_map(|objects| objects.values())
+        .filter_map(|o| uid(o).map(str::to_string))
         .collect();
 
-    let now = Timestamp::now();
     for (bucket, key, object) in &all {
         if bucket == EVENT_STORE
             && last_occurred(object)
