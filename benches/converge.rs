@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     let applied = start.elapsed();
+    let mut last_report = Instant::now();
     loop {
         let ready = api
             .list(&ListParams::default())
@@ -80,6 +81,13 @@ async fn main() -> anyhow::Result<()> {
             .count();
         if ready == apps {
             break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!(
+                "  {:>6.0} s: {ready} of {apps} Apps Ready",
+                start.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
         }
         if start.elapsed() > Duration::from_secs(3_600) {
             anyhow::bail!("only {ready} of {apps} Apps converged within an hour");
