@@ -286,7 +286,7 @@ fn resource(server: &ApiServer, path: &ResourcePath, call: &Call) -> Result<Repl
             let outcome = server.with_store_mut(|s| {
                 ops::update(s, &resource, namespace, name, body, subresource, &options)
             })?;
-            wake_if_deleting(&server, &outcome.object);
+            wake_if_deleting(server, &outcome.object);
             Ok(object_reply(
                 &resource,
                 StatusCode::OK,
@@ -324,7 +324,7 @@ fn resource(server: &ApiServer, path: &ResourcePath, call: &Call) -> Result<Repl
                     &options,
                 )
             })?;
-            wake_if_deleting(&server, &outcome.object);
+            wake_if_deleting(server, &outcome.object);
             let status = if outcome.created {
                 StatusCode::CREATED
             } else {
