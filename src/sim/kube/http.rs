@@ -708,6 +708,14 @@ fn delete_collection(
     ))
 }
 
+/// Wakes the garbage collector after a write that can cascade: a write to an object being deleted
+/// (the last finalizer removed, say). Other writes are picked up by its periodic pass.
+fn wake_if_deleting(server: &ApiServer, object: &Value) {
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        server.wake_collector();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -720,13 +728,5 @@ mod tests {
             (42, ("default".into(), "web".into()))
         );
         assert!(parse_continue("garbage").is_err());
-    }
-}
-
-/// Wakes the garbage collector after a write that can cascade: a write to an object being deleted
-/// (the last finalizer removed, say). Other writes are picked up by its periodic pass.
-fn wake_if_deleting(server: &ApiServer, object: &Value) {
-    if object.pointer("/metadata/deletionTimestamp").is_some() {
-        server.wake_collector();
     }
 }
