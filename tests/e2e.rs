@@ -242,6 +242,30 @@ impl Env {
         }
     }
 
+    /// Waits until the Deployment reaches `phase` (the Deployment controller follows its App).
+    async fn wait_phase(&self, name: &str, phase: DeploymentPhase) -> Deployment {
+        let start = Instant::now();
+        loop {
+            let deployment = self
+                .deployments()
+                .get_opt(name)
+                .await
+                .expect("Deployment readable");
+            if let Some(d) = &deployment
+                && d.status.as_ref().is_some_and(|s| s.phase == phase)
+            {
+                return d.clone();
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "Deployment {name} never reached {phase:?}; last seen: {:#?}",
+                    deployment.and_then(|d| d.status)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     async fn wait_gone(&self, name: &str) {
         let start = Instant::now();
         while self
@@ -381,15 +405,7 @@ async fn a_minimal_app_gets_a_service_a_target_group_and_a_rule_and_becomes_read
     let status = app.status.expect("status");
     assert_eq!(status.stable_revision, Some(1));
     assert!(status.load_balancer.is_some());
-    let revision = env
-        .deployments()
-        .get("hello-1")
-        .await
-        .expect("Deployment hello-1 recorded");
-    assert_eq!(
-        revision.status.expect("status").phase,
-        DeploymentPhase::Succeeded
-    );
+    env.wait_phase("hello-1", DeploymentPhase::Succeeded).await;
     env.stop().await;
 }
 
@@ -454,11 +470,7 @@ async fn a_bad_image_trips_the_circuit_breaker_and_the_previous_revision_keeps_s
             .unwrap_or_default()
             .contains("circuit breaker")
     );
-    let failed = env.deployments().get("web-2").await.expect("web-2");
-    assert_eq!(
-        failed.status.expect("status").phase,
-        DeploymentPhase::Failed
-    );
+    env.wait_phase("web-2", DeploymentPhase::Failed).await;
     // ECS rolls back; the first revision's tasks keep serving all traffic.
     let app = env
         .wait_app("web", "back on revision 1", |a| {
