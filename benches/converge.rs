@@ -29,6 +29,10 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(1_000);
 
+    // Logs only on request: they would drown the figures.
+    if std::env::var_os("RUST_LOG").is_some() {
+        cygni::telemetry::init_logging(cygni::config::LogFormat::Text);
+    }
     let mut args = PlaygroundArgs::for_tests(100.0, RESYNC);
     args.concurrency = 32;
     let playground = Playground::start(&args).await?;
@@ -67,18 +71,21 @@ async fn main() -> anyhow::Result<()> {
     let applied = start.elapsed();
     let mut last_report = Instant::now();
     loop {
-        let ready = api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|a| {
-                a.status
-                    .as_ref()
-                    .and_then(|s| conditions::find(&s.conditions, conditions::READY))
-                    .is_some_and(|c| c.status == "True")
-            })
-            .count();
+        let listed = api.list(&ListParams::default()).await?.items;
+        let mut waiting: BTreeMap<String, usize> = BTreeMap::new();
+        for app in &listed {
+            let ready = app
+                .status
+                .as_ref()
+                .and_then(|s| conditions::find(&s.conditions, conditions::READY));
+            if ready.is_none_or(|c| c.status != "True") {
+                let reason = ready.map_or("no status yet".to_string(), |c| {
+                    format!("{}: {:.100}", c.reason, c.message)
+                });
+                *waiting.entry(reason).or_default() += 1;
+            }
+        }
+        let ready = listed.len() - waiting.values().sum::<usize>();
         if ready == apps {
             break;
         }
@@ -87,6 +94,12 @@ async fn main() -> anyhow::Result<()> {
                 "  {:>6.0} s: {ready} of {apps} Apps Ready",
                 start.elapsed().as_secs_f64()
             );
+            // Why the rest wait, most common first, so that a stall names its cause.
+            let mut reasons: Vec<_> = waiting.into_iter().collect();
+            reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+            for (reason, count) in reasons.iter().take(5) {
+                eprintln!("           {count:>5} × {reason}");
+            }
             last_report = Instant::now();
         }
         if start.elapsed() > Duration::from_secs(3_600) {

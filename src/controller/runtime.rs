@@ -339,11 +339,18 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn log_outcome<T: Debug, E: std::fmt::Display>(outcome: Result<T, E>) {
+async fn log_outcome<T: Debug, E: std::fmt::Display>(
+    outcome: Result<T, controller::Error<E, watcher::Error>>,
+) {
     match outcome {
         Ok(object) => tracing::debug!(?object, "reconciled"),
-        // Reconcile errors are logged by error_policy; what arrives here are watch/queue errors.
-        Err(error) => tracing::debug!(%error, "controller event"),
+        // Logged with its retry delay by error_policy.
+        Err(controller::Error::ReconcilerFailed(..)) => {}
+        // Deleted between being queued and reconciled: nothing is left to do.
+        Err(error @ controller::Error::ObjectNotFound(_)) => tracing::debug!(%error),
+        // A failing watch (RBAC, an unreachable API server) stops all reconciles of its kind until
+        // it recovers; the watcher retries with backoff, but the operator must say so.
+        Err(error) => tracing::warn!(%error, "watch failed; retrying"),
     }
 }
 

@@ -2,9 +2,10 @@
 //! simulated traffic (each listener rule receives a fixed request rate, split by the forward
 //! action's weights; each target answers as its image behaves), plus series a test scripts.
 //!
-//! Traffic is recorded as a timeline of piecewise-constant segments (a new one whenever weights,
-//! targets or their health change), so a query over any past window integrates exactly what
-//! happened then.
+//! Traffic is recorded per (target group, load balancer) flow as a piecewise-constant timeline (a
+//! new entry whenever that flow's weights, targets or their health change), so a query over any
+//! past window integrates exactly what happened then, and the record grows with the changes, not
+//! with the number of flows times the changes.
 
 use super::AwsSim;
 use super::config::SimService;
@@ -48,21 +49,55 @@ pub(crate) struct Flow {
     pub unhealthy_hosts: u32,
 }
 
-/// The traffic from one instant until the next segment.
+/// The traffic at one instant.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Segment {
-    pub at: Timestamp,
+struct Traffic {
     /// Keyed by (target group ARN, load balancer ARN).
-    pub flows: BTreeMap<(String, String), Flow>,
+    flows: BTreeMap<(String, String), Flow>,
     /// Requests per second per load balancer that no target could take (HTTP 503 from the ELB).
-    pub unserved: BTreeMap<String, f64>,
+    unserved: BTreeMap<String, f64>,
 }
+
+/// A piecewise-constant timeline: each value holds from its instant until the next entry's.
+pub(crate) type Timeline<T> = Vec<(Timestamp, T)>;
 
 /// CloudWatch state.
 #[derive(Clone, Default)]
 pub(crate) struct MetricsState {
-    pub segments: Vec<Segment>,
+    /// Keyed by (target group ARN, load balancer ARN); `None` while no rule forwards there.
+    pub flows: BTreeMap<(String, String), Timeline<Option<Flow>>>,
+    /// Requests per second per load balancer that no target could take.
+    pub unserved: BTreeMap<String, Timeline<f64>>,
     pub scripted: Vec<ScriptedMetric>,
+}
+
+/// Records `value` from `at` on, unless the timeline already holds it.
+fn record<T: PartialEq + Default>(line: &mut Timeline<T>, at: Timestamp, value: T) {
+    match line.last_mut() {
+        Some((_, last)) if *last == value => {}
+        Some((t, last)) if *t == at => *last = value,
+        None if value == T::default() => {}
+        _ => line.push((at, value)),
+    }
+}
+
+/// The value in force at `t`.
+fn value_at<T>(line: &Timeline<T>, t: Timestamp) -> Option<&T> {
+    let after = line.partition_point(|(at, _)| *at <= t);
+    after.checked_sub(1).map(|i| &line[i].1)
+}
+
+/// The pieces of a timeline that overlap `[from, to)`, with how many seconds each overlaps.
+fn overlaps<T>(line: &Timeline<T>, from: Timestamp, to: Timestamp) -> Vec<(f64, &T)> {
+    let mut out = Vec::new();
+    for (i, (at, value)) in line.iter().enumerate() {
+        let start = (*at).max(from);
+        let end = line.get(i + 1).map_or(to, |(next, _)| (*next).min(to));
+        if end > start {
+            out.push((end.duration_since(start).as_secs_f64(), value));
+        }
+    }
+    out
 }
 
 /// Log-normal parameters from a median and a 99th percentile.
@@ -208,26 +243,42 @@ enum Source {
 }
 
 impl World {
-    /// Recomputes the traffic at `self.now` and starts a new segment when it changed.
+    /// Recomputes the traffic at `self.now` and extends the timelines whose flow changed.
     pub fn record_traffic(&mut self) {
-        let segment = self.current_traffic();
-        match self.metrics.segments.last_mut() {
-            Some(last) if last.flows == segment.flows && last.unserved == segment.unserved => {}
-            Some(last) if last.at == segment.at => *last = segment,
-            _ => self.metrics.segments.push(segment),
+        let now = self.now;
+        let Traffic {
+            mut flows,
+            mut unserved,
+        } = self.current_traffic();
+        for (key, line) in &mut self.metrics.flows {
+            record(line, now, flows.remove(key));
         }
+        for (key, flow) in flows {
+            record(self.metrics.flows.entry(key).or_default(), now, Some(flow));
+        }
+        for (lb, line) in &mut self.metrics.unserved {
+            record(line, now, unserved.remove(lb).unwrap_or_default());
+        }
+        for (lb, rps) in unserved {
+            record(self.metrics.unserved.entry(lb).or_default(), now, rps);
+        }
+    }
+
+    /// The flows in force now, for the world snapshot.
+    pub fn current_flows(&self) -> impl Iterator<Item = (&(String, String), &Flow)> {
+        self.metrics
+            .flows
+            .iter()
+            .filter_map(|(key, line)| Some((key, line.last()?.1.as_ref()?)))
     }
 
     /// The traffic now: every rule's request rate split by weight; a target group serves from its
     /// healthy targets, or from its unhealthy ones when none is healthy (ALB fails open), or not
     /// at all (the ELB answers 503).
-    fn current_traffic(&self) -> Segment {
+    fn current_traffic(&self) -> Traffic {
         let now = self.now;
         let rate = self.requests_per_second.max(0.0);
-        let mut segment = Segment {
-            at: now,
-            ..Segment::default()
-        };
+        let mut segment = Traffic::default();
         for rule in self
             .elb
             .rules
@@ -306,44 +357,38 @@ impl World {
         segment
     }
 
-    /// The segment in force at `t`.
-    fn segment_at(&self, t: Timestamp) -> Option<&Segment> {
-        self.metrics.segments.iter().rev().find(|s| s.at <= t)
-    }
-
     fn window(&self, source: &Source, from: Timestamp, to: Timestamp) -> Window {
         let mut window = Window::default();
-        let segments = &self.metrics.segments;
-        for (i, segment) in segments.iter().enumerate() {
-            let seg_end = segments.get(i + 1).map(|s| s.at);
-            let start = segment.at.max(from);
-            let end = seg_end.map_or(to, |e| e.min(to));
-            if end <= start {
-                continue;
-            }
-            let seconds = end.duration_since(start).as_secs_f64();
-            let flows: Vec<&Flow> = match source {
-                Source::TargetGroup(tg, lb) => segment
-                    .flows
-                    .get(&(tg.clone(), lb.clone()))
-                    .into_iter()
-                    .collect(),
-                Source::LoadBalancer(lb) => segment
-                    .flows
-                    .iter()
-                    .filter(|((_, l), _)| l == lb)
-                    .map(|(_, f)| f)
-                    .collect(),
-            };
-            for flow in flows {
+        let lines: Vec<&Timeline<Option<Flow>>> = match source {
+            Source::TargetGroup(tg, lb) => self
+                .metrics
+                .flows
+                .get(&(tg.clone(), lb.clone()))
+                .into_iter()
+                .collect(),
+            Source::LoadBalancer(lb) => self
+                .metrics
+                .flows
+                .iter()
+                .filter(|((_, l), _)| l == lb)
+                .map(|(_, line)| line)
+                .collect(),
+        };
+        for line in lines {
+            for (seconds, flow) in overlaps(line, from, to) {
+                let Some(flow) = flow else { continue };
                 window.served += flow.rps * seconds;
                 window.errors += flow.err_rps * seconds;
                 for (w, mu, sigma) in &flow.latency {
                     window.latency.push((w * seconds, *mu, *sigma));
                 }
             }
-            if let Source::LoadBalancer(lb) = source {
-                window.unserved += segment.unserved.get(lb).copied().unwrap_or(0.0) * seconds;
+        }
+        if let Source::LoadBalancer(lb) = source
+            && let Some(line) = self.metrics.unserved.get(lb)
+        {
+            for (seconds, rps) in overlaps(line, from, to) {
+                window.unserved += rps * seconds;
             }
         }
         window
@@ -362,7 +407,7 @@ impl World {
                 let tg = self
                     .elb
                     .target_groups
-                    .iter()
+                    .values()
                     .find(|t| t.dimension() == *tg)?
                     .arn
                     .clone();
@@ -425,7 +470,8 @@ impl World {
                 let samples: Vec<f64> = sample_times(from, to)
                     .into_iter()
                     .filter_map(|t| {
-                        let flow = self.segment_at(t)?.flows.get(&(tg.clone(), lb.clone()))?;
+                        let line = self.metrics.flows.get(&(tg.clone(), lb.clone()))?;
+                        let flow = value_at(line, t)?.as_ref()?;
                         Some(f64::from(if metric == "HealthyHostCount" {
                             flow.healthy_hosts
                         } else {
@@ -619,5 +665,35 @@ mod tests {
         assert_eq!(stat_of_samples(&samples, Stat::Percentile(0.5)), Some(3.0));
         assert_eq!(stat_of_samples(&samples, Stat::Percentile(1.0)), Some(5.0));
         assert_eq!(stat_of_samples(&samples, Stat::Average), Some(3.0));
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn a_timeline_records_only_changes_and_the_last_value_of_an_instant() {
+        let mut line: Timeline<f64> = Vec::new();
+        record(&mut line, at(0), 0.0);
+        assert!(line.is_empty(), "zero before anything happened is implied");
+        record(&mut line, at(10), 5.0);
+        record(&mut line, at(20), 5.0);
+        record(&mut line, at(30), 7.0);
+        record(&mut line, at(30), 8.0);
+        assert_eq!(line, vec![(at(10), 5.0), (at(30), 8.0)]);
+        assert_eq!(value_at(&line, at(9)), None);
+        assert_eq!(value_at(&line, at(10)), Some(&5.0));
+        assert_eq!(value_at(&line, at(29)), Some(&5.0));
+        assert_eq!(value_at(&line, at(45)), Some(&8.0));
+    }
+
+    #[test]
+    fn a_window_integrates_the_pieces_it_overlaps() {
+        let line: Timeline<f64> = vec![(at(10), 5.0), (at(30), 8.0)];
+        let pieces = overlaps(&line, at(0), at(40));
+        assert_eq!(pieces, vec![(20.0, &5.0), (10.0, &8.0)]);
+        let pieces = overlaps(&line, at(20), at(25));
+        assert_eq!(pieces, vec![(5.0, &5.0)]);
+        assert!(overlaps(&line, at(0), at(10)).is_empty());
     }
 }

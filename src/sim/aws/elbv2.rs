@@ -141,12 +141,13 @@ pub(crate) struct ElbState {
     pub load_balancers: Vec<LoadBalancerRecord>,
     pub listeners: Vec<ListenerRecord>,
     pub rules: Vec<RuleRecord>,
-    pub target_groups: Vec<TargetGroupRecord>,
+    /// Keyed by ARN: the world looks target groups up by ARN for every task on every step.
+    pub target_groups: BTreeMap<String, TargetGroupRecord>,
 }
 
 impl ElbState {
     pub fn target_group(&self, arn: &str) -> Option<&TargetGroupRecord> {
-        self.target_groups.iter().find(|t| t.arn == arn)
+        self.target_groups.get(arn)
     }
 
     pub fn listener(&self, arn: &str) -> Option<&ListenerRecord> {
@@ -192,7 +193,7 @@ impl ElbState {
         passes: bool,
         behaviour: ImageBehaviour,
     ) -> bool {
-        let Some(tg) = self.target_groups.iter_mut().find(|t| t.arn == tg_arn) else {
+        let Some(tg) = self.target_groups.get_mut(tg_arn) else {
             return false;
         };
         tg.targets.retain(|t| !(t.ip == ip && t.port == port));
@@ -216,7 +217,7 @@ impl ElbState {
         now: Timestamp,
         delay: Duration,
     ) -> Option<Timestamp> {
-        let tg = self.target_groups.iter_mut().find(|t| t.arn == tg_arn)?;
+        let tg = self.target_groups.get_mut(tg_arn)?;
         let target = tg
             .targets
             .iter_mut()
@@ -638,7 +639,12 @@ impl World {
         validate_tags(&input.tags)?;
         // CreateTargetGroup: "If a target group with the same name exists with the same settings,
         // it returns its ARN; with different settings, DuplicateTargetGroupName".
-        if let Some(existing) = self.elb.target_groups.iter().find(|t| t.name == input.name) {
+        if let Some(existing) = self
+            .elb
+            .target_groups
+            .values()
+            .find(|t| t.name == input.name)
+        {
             let same = existing.port == input.port
                 && existing.vpc_id == input.vpc_id
                 && existing.health_check == input.health_check;
@@ -684,14 +690,14 @@ impl World {
             targets: Vec::new(),
         };
         let described = self.elb.describe_target_group(&record);
-        self.elb.target_groups.push(record);
+        self.elb.target_groups.insert(record.arn.clone(), record);
         Ok(described)
     }
 
     pub fn elb_describe_target_groups(&self, names: &[String]) -> SimResult<Vec<TargetGroup>> {
         Ok(names
             .iter()
-            .filter_map(|n| self.elb.target_groups.iter().find(|t| &t.name == n))
+            .filter_map(|n| self.elb.target_groups.values().find(|t| &t.name == n))
             .map(|t| self.elb.describe_target_group(t))
             .collect())
     }
@@ -705,8 +711,7 @@ impl World {
         let tg = self
             .elb
             .target_groups
-            .iter_mut()
-            .find(|t| t.arn == arn)
+            .get_mut(arn)
             .ok_or_else(target_group_not_found)?;
         tg.health_check = hc.clone();
         let tg = self
@@ -728,7 +733,7 @@ impl World {
                 format!("Target group '{arn}' is currently in use by a listener or a rule"),
             ));
         }
-        self.elb.target_groups.retain(|t| t.arn != arn);
+        self.elb.target_groups.remove(arn);
         Ok(())
     }
 
@@ -1081,7 +1086,7 @@ impl World {
     pub fn elb_expire_draining(&mut self) -> bool {
         let now = self.now;
         let mut changed = false;
-        for tg in &mut self.elb.target_groups {
+        for tg in self.elb.target_groups.values_mut() {
             let before = tg.targets.len();
             tg.targets
                 .retain(|t| t.drain_until.is_none_or(|end| end > now));
@@ -1092,7 +1097,7 @@ impl World {
 
     /// Times at which a target's health or draining changes.
     pub fn elb_events(&self, out: &mut Vec<Timestamp>) {
-        for tg in &self.elb.target_groups {
+        for tg in self.elb.target_groups.values() {
             for t in &tg.targets {
                 match t.drain_until {
                     Some(end) => out.push(end),

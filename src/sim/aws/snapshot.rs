@@ -272,7 +272,7 @@ impl World {
         let target_groups = self
             .elb
             .target_groups
-            .iter()
+            .values()
             .map(|tg| TargetGroupSnapshot {
                 target_group: self.elb.describe_target_group(tg),
                 targets: self.elb.describe_targets(tg, now),
@@ -309,23 +309,16 @@ impl World {
             .filter_map(|c| self.acm_describe_certificate(&c.arn).ok().flatten())
             .collect();
         let traffic = self
-            .metrics
-            .segments
-            .last()
-            .map(|s| {
-                s.flows
-                    .iter()
-                    .map(|((tg, lb), f)| TrafficSnapshot {
-                        target_group_arn: tg.clone(),
-                        load_balancer_arn: lb.clone(),
-                        requests_per_second: f.rps,
-                        error_rate: if f.rps > 0.0 { f.err_rps / f.rps } else { 0.0 },
-                        healthy_hosts: f.healthy_hosts,
-                        unhealthy_hosts: f.unhealthy_hosts,
-                    })
-                    .collect()
+            .current_flows()
+            .map(|((tg, lb), f)| TrafficSnapshot {
+                target_group_arn: tg.clone(),
+                load_balancer_arn: lb.clone(),
+                requests_per_second: f.rps,
+                error_rate: if f.rps > 0.0 { f.err_rps / f.rps } else { 0.0 },
+                healthy_hosts: f.healthy_hosts,
+                unhealthy_hosts: f.unhealthy_hosts,
             })
-            .unwrap_or_default();
+            .collect();
         WorldSnapshot {
             now,
             clusters: self.ecs.clusters.iter().map(|c| c.arn.clone()).collect(),

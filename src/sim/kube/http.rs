@@ -553,8 +553,13 @@ fn list(
             {
                 continue;
             }
+            // Labels read the same in every version of an object, so they are checked before
+            // the (copying) conversion to the requested version.
+            if !labels.matches_object(stored) {
+                continue;
+            }
             let object = ops::view(resource, stored);
-            if labels.matches_object(&object) && fields.matches(&object) {
+            if fields.matches(&object) {
                 matching.push(((ns.clone(), name.clone()), object));
             }
         }

@@ -153,6 +153,9 @@ pub fn open(store: &Store, spec: &WatchSpec, start: &Start) -> Opened {
         Start::CurrentState | Start::InitialEvents => {
             let ns = spec.namespace.as_deref();
             for stored in store.list(&spec.resource.store, ns) {
+                if !spec.labels.matches_object(stored) {
+                    continue;
+                }
                 let object = view(&spec.resource, stored);
                 if spec.selects(&object) {
                     lines.push(line(spec, "ADDED", &object, &mut first));
