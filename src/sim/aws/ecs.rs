@@ -1207,7 +1207,12 @@ impl World {
                 continue;
             }
             for task in &svc.tasks {
-                if task.status != TaskStatus::Running || !task.registered || !task.desired_running {
+                // Only a target failing its health checks turns unhealthy later.
+                if task.status != TaskStatus::Running
+                    || !task.registered
+                    || !task.desired_running
+                    || task.behaviour.passes_health_checks()
+                {
                     continue;
                 }
                 if let (Some(started), Some(unhealthy_at)) = (

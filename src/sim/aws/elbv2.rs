@@ -1097,11 +1097,15 @@ impl World {
 
     /// Times at which a target's health or draining changes.
     pub fn elb_events(&self, out: &mut Vec<Timestamp>) {
+        let now = self.now;
         for tg in self.elb.target_groups.values() {
             for t in &tg.targets {
-                match t.drain_until {
-                    Some(end) => out.push(end),
-                    None => out.push(t.settles_at(&tg.health_check)),
+                let at = match t.drain_until {
+                    Some(end) => end,
+                    None => t.settles_at(&tg.health_check),
+                };
+                if at > now {
+                    out.push(at);
                 }
             }
         }
