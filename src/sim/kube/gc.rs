@@ -6,6 +6,7 @@
 //! after they last occurred, as with the API server's default `--event-ttl`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -37,18 +38,18 @@ fn last_occurred(event: &Value) -> Option<Timestamp> {
     .max()
 }
 
-/// One object, by bucket and key, with a copy of its content.
-type Entry = (String, ObjectKey, Value);
+/// One object, by bucket and key, with its content as the pass found it.
+type Entry = (String, ObjectKey, Arc<Value>);
 
-/// Copies of the objects a pass may act on: expired Events, objects with owners, and objects being
-/// deleted. Copying every object on every pass made each write cost as much as the whole store.
+/// The objects a pass may act on: expired Events, objects with owners, and objects being deleted.
+/// Copying every object on every pass made each write cost as much as the whole store.
 fn candidates(store: &Store, now: Timestamp) -> Vec<Entry> {
     // A terminating namespace or CRD empties itself through every object it holds.
     let emptying = [NAMESPACE_STORE, CRD_STORE].iter().any(|bucket| {
         store
             .objects
             .get(*bucket)
-            .is_some_and(|objects| objects.values().any(deleting))
+            .is_some_and(|objects| objects.values().any(|o| deleting(o)))
     });
     store
         .objects

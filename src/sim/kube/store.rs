@@ -46,9 +46,11 @@ pub struct Change {
     /// What happened.
     pub kind: ChangeKind,
     /// The object after the change (before it, for a deletion, with the deletion's revision).
-    pub object: Value,
+    /// Shared with the store and the next change's `previous`, so the history holds each
+    /// version once.
+    pub object: Arc<Value>,
     /// The object before the change, for updates (watches with selectors need it).
-    pub previous: Option<Value>,
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Key of an object within its bucket: namespace (empty when cluster scoped) and name.
@@ -60,7 +62,7 @@ pub struct Store {
     /// The last revision handed out.
     pub revision: u64,
     /// Objects per bucket, ordered by key (the order lists return).
-    pub objects: BTreeMap<String, BTreeMap<ObjectKey, Value>>,
+    pub objects: BTreeMap<String, BTreeMap<ObjectKey, Arc<Value>>>,
     history: VecDeque<Arc<Change>>,
     /// The newest revision no longer in the history (0 while nothing was dropped).
     pub compacted: u64,
@@ -88,7 +90,7 @@ impl Store {
 
     /// The object stored under `store`/`key`.
     pub fn get(&self, store: &str, key: &ObjectKey) -> Option<&Value> {
-        self.objects.get(store)?.get(key)
+        self.objects.get(store)?.get(key).map(Arc::as_ref)
     }
 
     /// Every object of a bucket, in key order, optionally limited to one namespace.
@@ -99,7 +101,7 @@ impl Store {
                 bucket
                     .iter()
                     .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
-                    .map(|(_, v)| v)
+                    .map(|(_, v)| v.as_ref())
                     .collect()
             })
             .unwrap_or_default()
@@ -110,28 +112,36 @@ impl Store {
     pub fn put(&mut self, store: &str, key: ObjectKey, mut object: Value) -> Value {
         self.revision += 1;
         stamp(&mut object, self.revision);
+        let shared = Arc::new(object);
         let bucket = self.objects.entry(store.to_string()).or_default();
-        let previous = bucket.insert(key, object.clone());
+        let previous = bucket.insert(key, shared.clone());
         let kind = if previous.is_some() {
             ChangeKind::Modified
         } else {
             ChangeKind::Added
         };
-        self.record(store, kind, object.clone(), previous);
-        object
+        self.record(store, kind, shared.clone(), previous);
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Removes an object, recording a deletion that carries a fresh revision. Returns the
     /// removed object as the DELETED event shows it.
     pub fn remove(&mut self, store: &str, key: &ObjectKey) -> Option<Value> {
-        let mut object = self.objects.get_mut(store)?.remove(key)?;
+        let mut object = Arc::unwrap_or_clone(self.objects.get_mut(store)?.remove(key)?);
         self.revision += 1;
         stamp(&mut object, self.revision);
-        self.record(store, ChangeKind::Deleted, object.clone(), None);
-        Some(object)
+        let shared = Arc::new(object);
+        self.record(store, ChangeKind::Deleted, shared.clone(), None);
+        Some(Arc::unwrap_or_clone(shared))
     }
 
-    fn record(&mut self, store: &str, kind: ChangeKind, object: Value, previous: Option<Value>) {
+    fn record(
+        &mut self,
+        store: &str,
+        kind: ChangeKind,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let change = Arc::new(Change {
             revision: self.revision,
             store: store.to_string(),
@@ -175,7 +185,7 @@ impl Store {
                 (object.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid)).then_some((
                     store.as_str(),
                     key,
-                    object,
+                    object.as_ref(),
                 ))
             })
         })
