@@ -51,7 +51,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub policy: Policy,
 
-    /// How often every object is reconciled even when nothing changed (drift detection), e.g. `5m`.
+    /// How often every object is reconciled even when nothing changed (drift detection), e.g. `5m`;
+    /// each object's resync is spread ±10% around it.
     #[arg(long, env = "CYGNI_RESYNC_PERIOD", default_value = "5m", value_parser = parse_duration)]
     pub resync_period: Duration,
 

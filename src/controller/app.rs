@@ -115,7 +115,7 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
             ctx.invalid_spec(&app.object_ref(&()), std::slice::from_ref(&problem))
                 .await;
         }
-        return Ok(Action::requeue(ctx.settings.resync_period));
+        return Ok(Action::requeue(ctx.settings.resync()));
     };
     let revisions = observe_revisions(app, ctx).await?;
     let domain_hosts = observe_domains(app, ctx).await?;
@@ -170,7 +170,7 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     announce(app, ctx, before.as_ref(), &new_status, drift.as_deref()).await;
     acted?;
     Ok(Action::requeue(
-        plan.requeue_after.unwrap_or(ctx.settings.resync_period),
+        plan.requeue_after.unwrap_or_else(|| ctx.settings.resync()),
     ))
 }
 

@@ -25,6 +25,19 @@ pub struct Settings {
     pub resync_period: Duration,
 }
 
+impl Settings {
+    /// When to look at a settled object again: the resync period, spread by ±10% so that objects
+    /// created together (a GitOps sync, an operator restart) do not resync together in waves.
+    pub fn resync(&self) -> Duration {
+        spread(self.resync_period, rand::random::<f64>())
+    }
+}
+
+/// `period` scaled into [0.9, 1.1) by `jitter`, a random value in [0, 1).
+pub fn spread(period: Duration, jitter: f64) -> Duration {
+    period.mul_f64(0.9 + 0.2 * jitter.clamp(0.0, 1.0))
+}
+
 /// Shared state of the controllers, passed to each reconcile as `Arc<Context>`.
 pub struct Context {
     /// Kubernetes client.
@@ -187,6 +200,15 @@ pub fn retry_delay(attempt: u32, class: ErrorClass, jitter: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resyncs_spread_ten_percent_either_side() {
+        let period = Duration::from_secs(300);
+        assert_eq!(spread(period, 0.0), Duration::from_secs(270));
+        assert_eq!(spread(period, 0.5), Duration::from_secs(300));
+        assert!(spread(period, 0.999_999) < Duration::from_secs(330));
+        assert!(spread(period, 0.999_999) > Duration::from_secs(329));
+    }
 
     #[test]
     fn transient_delay_doubles_then_caps() {

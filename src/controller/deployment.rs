@@ -39,7 +39,7 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
     let outcome = validate::deployment(&deployment.spec);
     let mut status = deployment.status.clone().unwrap_or_default();
     let now = ctx.clock.now();
-    let mut requeue = ctx.settings.resync_period;
+    let mut requeue = ctx.settings.resync();
     match &outcome {
         Err(problems) => {
             report::validation(

@@ -81,7 +81,7 @@ async fn apply(
                     valid.hostnames.join(", ")
                 );
                 report::validation(&mut status, domain.metadata.generation, Ok(&message), now);
-                Action::requeue(ctx.settings.resync_period)
+                Action::requeue(ctx.settings.resync())
             }
         },
     };
