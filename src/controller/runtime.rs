@@ -348,6 +348,13 @@ async fn log_outcome<T: Debug, E: std::fmt::Display>(
         Err(controller::Error::ReconcilerFailed(..)) => {}
         // Deleted between being queued and reconciled: nothing is left to do.
         Err(error @ controller::Error::ObjectNotFound(_)) => tracing::debug!(%error),
+        // The API server compacted past the watch's resourceVersion: the watcher lists again,
+        // which is routine.
+        Err(controller::Error::QueueError(watcher::Error::WatchError(status)))
+            if status.code == 410 =>
+        {
+            tracing::debug!(message = %status.message, "watch expired; listing again");
+        }
         // A failing watch (RBAC, an unreachable API server) stops all reconciles of its kind until
         // it recovers; the watcher retries with backoff, but the operator must say so.
         Err(error) => tracing::warn!(%error, "watch failed; retrying"),
