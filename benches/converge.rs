@@ -1,6 +1,6 @@
 //! Converges N Apps (default 1,000; `CYGNI_BENCH_APPS` or the first argument) in the playground
 //! and prints what it cost: AWS calls per App by operation, writes per App against the minimum,
-//! reads per App in one steady-state resync pass, time to converge, and peak RSS.
+//! reads per App per steady-state resync pass (the mean over three), time to converge, and peak RSS.
 //!
 //! Run with `cargo bench --bench converge` (or `cargo bench --bench converge -- 200`).
 

@@ -324,6 +324,32 @@ struct AppInAws {
     active_task_definitions: usize,
 }
 
+impl AppInAws {
+    /// Active services, target groups, rules and active task definitions.
+    fn counts(&self) -> (usize, usize, usize, usize) {
+        (
+            self.active_services,
+            self.target_groups,
+            self.rules,
+            self.active_task_definitions,
+        )
+    }
+}
+
+/// Applies an App, waits until it is Ready, deletes it, waits until it is gone, and returns what
+/// is left of it in AWS.
+async fn delete_when_ready(env: &Env, name: &str, spec: serde_json::Value) -> AppInAws {
+    env.apply_app(name, spec).await;
+    let app = env.wait_app(name, "Ready", ready).await;
+    let id = env.identity(&app);
+    env.apps()
+        .delete(name, &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    env.wait_gone(name).await;
+    app_in_aws(&env.aws.snapshot(), &id)
+}
+
 fn app_in_aws(snapshot: &WorldSnapshot, id: &AppIdentity) -> AppInAws {
     let services = [id.service_name(SlotName::A), id.service_name(SlotName::B)];
     let target_groups = [
@@ -391,16 +417,7 @@ async fn a_minimal_app_gets_a_service_a_target_group_and_a_rule_and_becomes_read
     env.apply_app("hello", minimal("nginx:1.27")).await;
     let app = env.wait_app("hello", "Ready", ready).await;
     let id = env.identity(&app);
-    let aws = app_in_aws(&env.aws.snapshot(), &id);
-    assert_eq!(
-        (
-            aws.active_services,
-            aws.target_groups,
-            aws.rules,
-            aws.active_task_definitions
-        ),
-        (1, 1, 1, 1)
-    );
+    assert_eq!(app_in_aws(&env.aws.snapshot(), &id).counts(), (1, 1, 1, 1));
     assert_eq!(rule_weights(&env.aws.snapshot(), &id), vec![100]);
     let status = app.status.expect("status");
     assert_eq!(status.stable_revision, Some(1));
@@ -491,24 +508,8 @@ async fn a_bad_image_trips_the_circuit_breaker_and_the_previous_revision_keeps_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_app_removes_everything_it_had_in_aws() {
     let env = Env::start().await;
-    env.apply_app("gone", minimal("nginx:1.27")).await;
-    let app = env.wait_app("gone", "Ready", ready).await;
-    let id = env.identity(&app);
-    env.apps()
-        .delete("gone", &DeleteParams::default())
-        .await
-        .expect("delete accepted");
-    env.wait_gone("gone").await;
-    let aws = app_in_aws(&env.aws.snapshot(), &id);
-    assert_eq!(
-        (
-            aws.active_services,
-            aws.target_groups,
-            aws.rules,
-            aws.active_task_definitions
-        ),
-        (0, 0, 0, 0)
-    );
+    let left = delete_when_ready(&env, "gone", minimal("nginx:1.27")).await;
+    assert_eq!(left.counts(), (0, 0, 0, 0));
     env.stop().await;
 }
 
@@ -517,24 +518,8 @@ async fn deleting_an_app_with_retain_leaves_aws_as_it_was() {
     let env = Env::start().await;
     let mut spec = minimal("nginx:1.27");
     spec["deletionPolicy"] = serde_json::json!("Retain");
-    env.apply_app("kept", spec).await;
-    let app = env.wait_app("kept", "Ready", ready).await;
-    let id = env.identity(&app);
-    env.apps()
-        .delete("kept", &DeleteParams::default())
-        .await
-        .expect("delete accepted");
-    env.wait_gone("kept").await;
-    let aws = app_in_aws(&env.aws.snapshot(), &id);
-    assert_eq!(
-        (
-            aws.active_services,
-            aws.target_groups,
-            aws.rules,
-            aws.active_task_definitions
-        ),
-        (1, 1, 1, 1)
-    );
+    let left = delete_when_ready(&env, "kept", spec).await;
+    assert_eq!(left.counts(), (1, 1, 1, 1));
     env.stop().await;
 }
 
@@ -652,14 +637,8 @@ async fn fifty_apps_converge_under_throttling_and_server_errors_without_duplicat
     }
     let snapshot = env.aws.snapshot();
     for id in &ids {
-        let aws = app_in_aws(&snapshot, id);
         assert_eq!(
-            (
-                aws.active_services,
-                aws.target_groups,
-                aws.rules,
-                aws.active_task_definitions
-            ),
+            app_in_aws(&snapshot, id).counts(),
             (1, 1, 1, 1),
             "{} has duplicates or gaps",
             id.name

@@ -36,7 +36,7 @@ pub(crate) struct ScriptedMetric {
     pub series: SeriesFn,
 }
 
-/// Traffic of one (target group, load balancer) pair while a segment lasts.
+/// Traffic of one (target group, load balancer) pair from one instant of its timeline to the next.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Flow {
     /// Requests per second served by the target group's targets.
@@ -278,7 +278,7 @@ impl World {
     fn current_traffic(&self) -> Traffic {
         let now = self.now;
         let rate = self.requests_per_second.max(0.0);
-        let mut segment = Traffic::default();
+        let mut traffic = Traffic::default();
         for rule in self
             .elb
             .rules
@@ -308,7 +308,7 @@ impl World {
                     .iter()
                     .map(|t| t.health(&tg.health_check, now))
                     .collect();
-                let flow = segment.flows.entry(key).or_default();
+                let flow = traffic.flows.entry(key).or_default();
                 flow.healthy_hosts =
                     health.iter().filter(|h| **h == Health::Healthy).count() as u32;
                 flow.unhealthy_hosts =
@@ -335,7 +335,7 @@ impl World {
                     healthy
                 };
                 if serving.is_empty() {
-                    *segment.unserved.entry(lb.clone()).or_default() += share;
+                    *traffic.unserved.entry(lb.clone()).or_default() += share;
                     continue;
                 }
                 let each = share / serving.len() as f64;
@@ -351,10 +351,10 @@ impl World {
                 }
             }
             if total == 0 {
-                *segment.unserved.entry(lb).or_default() += rate;
+                *traffic.unserved.entry(lb).or_default() += rate;
             }
         }
-        segment
+        traffic
     }
 
     fn window(&self, source: &Source, from: Timestamp, to: Timestamp) -> Window {
