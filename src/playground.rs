@@ -6,7 +6,7 @@
 use crate::api::crd;
 use crate::aws::retry::{RetryPolicy, with_retries};
 use crate::clock::{Clock, ScaledClock, SystemClock};
-use crate::config::RunArgs;
+use crate::config::{OperatorDefaults, RunArgs};
 use crate::controller::runtime;
 use crate::sim::aws::{AwsSim, SimConfig, Timings};
 use crate::sim::kube::{ApiServer, RunningServer};
@@ -57,6 +57,11 @@ pub struct PlaygroundArgs {
     /// Client-side retries of simulated AWS calls (the SDK's standard policy by default).
     #[arg(skip)]
     pub retry: RetryPolicy,
+
+    /// Whether the playground runs the operator. Tests that start operators of their own turn it
+    /// off.
+    #[arg(skip = true)]
+    pub operator: bool,
 }
 
 impl PlaygroundArgs {
@@ -77,6 +82,7 @@ impl PlaygroundArgs {
                 base: std::time::Duration::from_millis(50),
                 max_backoff: std::time::Duration::from_secs(1),
             },
+            operator: true,
         }
     }
 }
@@ -85,9 +91,10 @@ impl PlaygroundArgs {
 pub struct Playground {
     api: RunningServer,
     sim: AwsSim,
+    defaults: OperatorDefaults,
     clock: Arc<dyn Clock>,
     shutdown: watch::Sender<bool>,
-    operator: tokio::task::JoinHandle<anyhow::Result<()>>,
+    operator: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Playground {
@@ -117,15 +124,18 @@ impl Playground {
         run.defaults = run.defaults.or(&defaults);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let client = api.client();
-        let aws = with_retries(sim.services(), args.retry);
-        let operator_clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let operator = tokio::spawn(async move {
-            runtime::operate(client, &run, aws, operator_clock, shutdown_rx).await
+        let operator = args.operator.then(|| {
+            let client = api.client();
+            let aws = with_retries(sim.services(), args.retry);
+            let operator_clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            tokio::spawn(async move {
+                runtime::operate(client, &run, aws, operator_clock, shutdown_rx).await
+            })
         });
         Ok(Playground {
             api,
             sim,
+            defaults,
             clock,
             shutdown,
             operator,
@@ -152,6 +162,11 @@ impl Playground {
         &self.sim
     }
 
+    /// The operator defaults that point at the simulated cluster, subnets, listener and role.
+    pub fn operator_defaults(&self) -> &OperatorDefaults {
+        &self.defaults
+    }
+
     /// The clock simulated AWS runs on.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
@@ -160,14 +175,17 @@ impl Playground {
     /// Stops the operator (releasing its Lease) and the API server.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        let outcome = self.operator.await.context("operator task")?;
+        let outcome = match self.operator {
+            Some(operator) => operator.await.context("operator task")?,
+            None => Ok(()),
+        };
         self.api.shutdown().await;
         outcome
     }
 
     /// Whether the operator stopped on its own (an error, or leadership lost).
     pub fn operator_finished(&self) -> bool {
-        self.operator.is_finished()
+        self.operator.as_ref().is_some_and(|o| o.is_finished())
     }
 }
 

@@ -10,7 +10,7 @@
 //! slot, the slots swap roles and the old one scales to zero after the strategy's delay.
 
 use super::naming::{AppIdentity, free_priority};
-use crate::api::app::{LoadBalancerStatus, SlotName, SlotStatus};
+use crate::api::app::{LoadBalancerStatus, RevisionTaskDefinition, SlotName, SlotStatus};
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;
@@ -311,11 +311,17 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         };
     };
     status.current_revision = Some(current.number);
+    status.task_definitions = adopt_task_definitions(&status.task_definitions, &revisions);
 
     // 2. Decide what each slot runs, how many tasks and how much traffic.
     let mut requeue: Option<Duration> = None;
     let (intents, active) = decide(inputs, &current, &mut status, &mut requeue);
     status.active_slot = Some(active);
+    for slot in SLOTS {
+        if let Some(revision) = already_running(inputs.observed, &status, slot, &intents) {
+            slot_status_mut(&mut status, slot).requested_revision = Some(revision);
+        }
+    }
 
     // 3. Prune history (never the current or stable revision, nor one a slot runs).
     let keep = usize::try_from(inputs.spec.revision_history_limit.max(1)).unwrap_or(10);
@@ -417,6 +423,63 @@ fn task_definition_of(status: &AppStatus, revision: i64) -> Option<String> {
         .iter()
         .find(|t| t.revision == revision)
         .map(|t| t.arn.clone())
+}
+
+/// The registry with an entry for every revision that repeats the template of a registered one:
+/// a revision that puts an earlier template back (a rollback) runs that revision's task
+/// definition instead of registering an identical one.
+fn adopt_task_definitions(
+    registry: &[RevisionTaskDefinition],
+    revisions: &[Revision],
+) -> Vec<RevisionTaskDefinition> {
+    let mut adopted = registry.to_vec();
+    for revision in revisions {
+        if adopted.iter().any(|t| t.revision == revision.number) {
+            continue;
+        }
+        let twin = adopted.iter().find(|t| {
+            revisions
+                .iter()
+                .any(|r| r.number == t.revision && r.template_hash == revision.template_hash)
+        });
+        if let Some(twin) = twin.cloned() {
+            adopted.push(RevisionTaskDefinition {
+                revision: revision.number,
+                arn: twin.arn,
+            });
+        }
+    }
+    adopted.sort_by_key(|t| t.revision);
+    adopted
+}
+
+/// The revision a slot should run when its service already runs that revision's task
+/// definition: nothing needs asking of ECS, and the slot's request is that revision from now on.
+fn already_running(
+    observed: &Observed,
+    status: &AppStatus,
+    slot: SlotName,
+    intents: &[SlotIntent; 2],
+) -> Option<i64> {
+    let revision = intents[slot_index(slot)].revision?;
+    let service = observed.slot(slot).service.as_ref()?;
+    let arn = task_definition_of(status, revision)?;
+    (service.task_definition_arn == arn).then_some(revision)
+}
+
+/// The revision a service running task definition `arn` runs: the one the operator asked for
+/// when it has that task definition (revisions that repeat a template share one), else the newest
+/// revision registered with it.
+fn revision_running(
+    registry: &[RevisionTaskDefinition],
+    arn: &str,
+    requested: Option<i64>,
+) -> Option<i64> {
+    let mut matching = registry.iter().filter(|t| t.arn == arn).map(|t| t.revision);
+    match requested {
+        Some(r) if registry.iter().any(|t| t.revision == r && t.arn == arn) => Some(r),
+        _ => matching.next_back(),
+    }
 }
 
 /// The primary ECS deployment of a slot's service.
@@ -526,7 +589,19 @@ fn decide(
         return (intents, active);
     }
 
-    let stable = status.stable_revision.unwrap_or(current.number);
+    let mut stable = status.stable_revision.unwrap_or(current.number);
+    let repeats_stable = inputs
+        .revisions
+        .iter()
+        .any(|r| r.number == stable && r.template_hash == current.template_hash);
+    if repeats_stable && current.number != stable {
+        // The template that serves was put back (a rollback during a rollout): nothing moves,
+        // the new revision is what already serves.
+        status.stable_revision = Some(current.number);
+        status.failed_revision = None;
+        status.failure_message = None;
+        stable = current.number;
+    }
     if current.number == stable {
         intents[slot_index(active)] = SlotIntent {
             revision: Some(stable),
@@ -778,17 +853,8 @@ fn converge_slot(
         return;
     };
 
-    // Task definition: the revision's, or one registered for an identical template (a rollback).
-    let known_arn = status
-        .task_definitions
-        .iter()
-        .find(|t| {
-            t.revision == revision.number
-                || revisions
-                    .iter()
-                    .any(|r| r.number == t.revision && r.template_hash == revision.template_hash)
-        })
-        .map(|t| t.arn.clone());
+    // Task definition: the revision's (adopted from an identical template on a rollback).
+    let known_arn = task_definition_of(status, revision.number);
     if known_arn.is_none() && !registered.contains(&revision.number) {
         registered.push(revision.number);
         changes.push(Change::RegisterTaskDefinition {
@@ -1064,10 +1130,11 @@ fn report(
         let slot_state = slot_status_mut(status, slot);
         // The revision a slot runs is read from what ECS runs, through the registry.
         slot_state.revision = seen.service.as_ref().and_then(|service| {
-            registry
-                .iter()
-                .find(|t| t.arn == service.task_definition_arn)
-                .map(|t| t.revision)
+            revision_running(
+                &registry,
+                &service.task_definition_arn,
+                slot_state.requested_revision,
+            )
         });
         slot_state.service_arn = seen.service.as_ref().map(|s| s.arn.clone());
         slot_state.target_group_arn = seen.target_group.as_ref().map(|t| t.arn.clone());

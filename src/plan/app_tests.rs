@@ -598,3 +598,104 @@ fn a_rollback_that_finished_between_two_looks_is_still_a_failed_revision() {
         plan.changes
     );
 }
+
+/// Revision 1 stable on slot a, revision 2 failed by the circuit breaker (ECS rolled back to
+/// revision 1), and revision 3 putting revision 1's template back.
+fn back_to_revision_one_after_a_failure() -> (AppSpec, AppStatus, Observed, Vec<Revision>) {
+    let good = rolling("web:1");
+    let bad = rolling("web:bad");
+    let (mut status, aws, mut revisions) = converged(&good);
+    revisions.push(revision(2, &bad, DeploymentPhase::Failed));
+    status.current_revision = Some(2);
+    status.failed_revision = Some(2);
+    status.failure_message = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    status.task_definitions.push(registered(2, TD2));
+    status.slots[0].requested_revision = Some(2);
+    (good, status, aws, revisions)
+}
+
+#[test]
+fn a_revision_that_repeats_an_earlier_template_registers_no_task_definition() {
+    let (good, status, aws, revisions) = back_to_revision_one_after_a_failure();
+    let plan = run(&good, &status, &aws, &revisions);
+    assert_eq!(kinds(&plan), ["CreateDeployment"]);
+    assert!(
+        plan.status.task_definitions.contains(&registered(3, TD1)),
+        "{:?}",
+        plan.status.task_definitions
+    );
+}
+
+#[test]
+fn putting_back_what_ecs_already_runs_makes_it_stable_at_once() {
+    let (good, status, aws, mut revisions) = back_to_revision_one_after_a_failure();
+    let created = run(&good, &status, &aws, &revisions);
+    revisions.push(revision(3, &good, DeploymentPhase::Pending));
+    let plan = run(&good, &created.status, &aws, &revisions);
+    assert!(
+        plan.changes.iter().all(|c| !c.is_aws()),
+        "{:?}",
+        plan.changes
+    );
+    assert_eq!(plan.status.stable_revision, Some(3));
+    assert_eq!(plan.status.failed_revision, None);
+    let slot = slot_status(&plan.status, SlotName::A).expect("slot a");
+    assert_eq!(slot.revision, Some(3));
+    assert_eq!(slot.requested_revision, Some(3));
+    assert_eq!(ready(&plan), ("True".to_string(), "Available".to_string()));
+}
+
+#[test]
+fn going_back_to_an_older_template_updates_the_service_to_its_task_definition() {
+    let one = rolling("web:1");
+    let two = rolling("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&one);
+    revisions.push(revision(2, &two, DeploymentPhase::Succeeded));
+    status.stable_revision = Some(2);
+    status.current_revision = Some(2);
+    status.task_definitions.push(registered(2, TD2));
+    status.slots[0] = slot_state(SlotName::A, 2, TD2, 100);
+    aws.a.service = Some(service(SlotName::A, TD2, 4, RolloutState::Completed));
+    revisions.push(revision(3, &one, DeploymentPhase::Pending));
+    let plan = run(&one, &status, &aws, &revisions);
+    assert_eq!(kinds(&plan), ["PruneDeployments", "UpdateService"]);
+    match &plan.changes[1] {
+        Change::UpdateService {
+            revision, update, ..
+        } => {
+            assert_eq!(*revision, Some(3));
+            assert_eq!(update.task_definition_arn.as_deref(), Some(TD1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once ECS settled on it, revision 3 is stable and the slot says so.
+    let mut after = plan.status.clone();
+    after.slots[0].requested_revision = Some(3);
+    aws.a.service = Some(service(SlotName::A, TD1, 4, RolloutState::Completed));
+    let settled = run(&one, &after, &aws, &revisions);
+    assert_eq!(settled.status.stable_revision, Some(3));
+    assert_eq!(
+        slot_status(&settled.status, SlotName::A).and_then(|s| s.revision),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_canary_that_puts_back_the_stable_template_is_stable_without_a_rollout() {
+    let stable = canary("web:1");
+    let (status, aws, mut revisions) = converged(&stable);
+    let mut rev2 = revision(2, &canary("web:2"), DeploymentPhase::Progressing);
+    rev2.desired_weight = Some(10);
+    revisions.push(rev2);
+    revisions.push(revision(3, &stable, DeploymentPhase::Pending));
+    let plan = run(&stable, &status, &aws, &revisions);
+    assert_eq!(plan.status.stable_revision, Some(3));
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::CreateService { .. })),
+        "no idle slot is started: {:?}",
+        plan.changes
+    );
+}

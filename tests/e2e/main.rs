@@ -1,0 +1,7 @@
+//! End to end: the operator's controllers against a Kubernetes API with simulated AWS, driven with
+//! the kube client as a user would drive it with kubectl. Every test runs on a playground, or on
+//! the real cluster of `CYGNI_TEST_KUBECONFIG` (see [`harness`]).
+
+mod convergence;
+mod harness;
+mod recovery;
