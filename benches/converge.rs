@@ -61,7 +61,11 @@ async fn main() -> anyhow::Result<()> {
             "spec": {
                 "container": {"image": "nginx:1.27", "port": 80},
                 "replicas": 2,
-                "routing": {"listenerArn": listeners[i / APPS_PER_LOAD_BALANCER]},
+                // One path each: Apps with the same routes on one listener are a conflict.
+                "routing": {
+                    "listenerArn": listeners[i / APPS_PER_LOAD_BALANCER],
+                    "paths": [format!("/app-{i:04}/*")],
+                },
             },
         });
         api.patch(

@@ -73,7 +73,9 @@ pub struct RunArgs {
     #[arg(long, env = "CYGNI_LEASE_NAME", default_value = "cygni-operator")]
     pub lease_name: String,
 
-    /// Namespace of the leader election Lease. Defaults to the pod's namespace, else the client's.
+    /// Namespace of the leader election Lease. Defaults to the pod's namespace, else
+    /// `cygni-system` (where the chart is installed): never the kubeconfig's namespace, so that an
+    /// operator started by hand competes with the chart's for the same Lease.
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
 

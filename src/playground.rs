@@ -107,6 +107,10 @@ impl Playground {
                 .install_crd(&definition)
                 .context("installing the CRDs")?;
         }
+        // Where the chart is installed, and so where the operator's Lease lives by default.
+        server
+            .create_namespace(runtime::DEFAULT_LEASE_NAMESPACE)
+            .context("creating the operator's namespace")?;
         let api = server
             .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
             .await
@@ -125,11 +129,11 @@ impl Playground {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let operator = args.operator.then(|| {
-            let client = api.client();
+            let config = api.config();
             let aws = with_retries(sim.services(), args.retry);
             let operator_clock: Arc<dyn Clock> = Arc::new(SystemClock);
             tokio::spawn(async move {
-                runtime::operate(client, &run, aws, operator_clock, shutdown_rx).await
+                runtime::operate(config, &run, aws, operator_clock, shutdown_rx).await
             })
         });
         Ok(Playground {
@@ -150,6 +154,11 @@ impl Playground {
     /// A kubeconfig for the Kubernetes API.
     pub fn kubeconfig(&self) -> String {
         self.api.kubeconfig()
+    }
+
+    /// A client configuration for the API.
+    pub fn config(&self) -> kube::Config {
+        self.api.config()
     }
 
     /// A Kubernetes client for the API.
@@ -207,8 +216,6 @@ fn operator_args(args: &PlaygroundArgs) -> anyhow::Result<RunArgs> {
         resync.as_str(),
         "--concurrency",
         concurrency.as_str(),
-        "--lease-namespace",
-        "kube-system",
         "--identity",
         "playground",
     ])

@@ -394,8 +394,12 @@ pub struct LogsSpec {
 }
 
 /// How requests reach the App: one rule on an ALB listener that forwards to the App's target groups.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+/// An ALB rule takes at most 5 condition values, hosts and paths together (Ready Domains add their
+/// hostnames to them).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("size(self.hosts) + size(self.paths) <= 5")
+    .message("hosts and paths together take at most 5 values: an ALB rule has at most 5 condition values"))]
 pub struct RoutingSpec {
     /// ARN of the ALB listener (HTTPS usually). Defaults to the operator's listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -450,6 +454,15 @@ pub enum SlotName {
     A,
     /// Slot b.
     B,
+}
+
+impl std::fmt::Display for SlotName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlotName::A => "a",
+            SlotName::B => "b",
+        })
+    }
 }
 
 impl SlotName {
@@ -553,7 +566,7 @@ pub struct SlotStatus {
     pub weight: i32,
     /// State of the service's primary ECS deployment (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<EcsRolloutState>,
     /// Revision the operator last asked ECS to run in this slot. When ECS settles on another
     /// one, its circuit breaker rolled that revision back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -561,6 +574,18 @@ pub struct SlotStatus {
     /// When a slot that no longer serves scales to zero (the strategy's scale-down delay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_at: Option<Time>,
+}
+
+/// The state of an ECS deployment's rollout, as ECS spells it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EcsRolloutState {
+    /// Tasks are being started and checked.
+    InProgress,
+    /// The deployment reached steady state.
+    Completed,
+    /// The circuit breaker stopped it.
+    Failed,
 }
 
 /// The ALB in front of the App.

@@ -22,6 +22,11 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether a condition's status string (`"True"`, `"False"`, `"Unknown"`) is this one.
+    pub fn is(self, value: &str) -> bool {
+        value == self.as_str()
+    }
+
     /// The string Kubernetes expects in `status.conditions[].status`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,7 +37,7 @@ impl Status {
     }
 }
 
-/// Reasons shared by all three kinds.
+/// The reasons the controllers report, one CamelCase word each.
 pub mod reason {
     /// The spec failed validation; it must change before anything happens in AWS.
     pub const INVALID_SPEC: &str = "InvalidSpec";
@@ -42,6 +47,38 @@ pub mod reason {
     pub const DELETING: &str = "Deleting";
     /// Another object or an owner outside the operator already claims the resource.
     pub const CONFLICT: &str = "Conflict";
+    /// Another App's listener rule already matches the same hosts and paths.
+    pub const ROUTE_CONFLICT: &str = "RouteConflict";
+    /// The App serves its stable revision with all traffic.
+    pub const AVAILABLE: &str = "Available";
+    /// A revision is being rolled out or AWS is converging.
+    pub const PROGRESSING: &str = "Progressing";
+    /// The current revision failed; the stable one keeps serving.
+    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    /// Progressing: a revision is rolling out.
+    pub const ROLLING_OUT: &str = "RollingOut";
+    /// Progressing is False: nothing to roll out.
+    pub const IDLE: &str = "Idle";
+    /// Degraded is False: nothing failed.
+    pub const AS_EXPECTED: &str = "AsExpected";
+    /// The App a Domain or Deployment refers to does not exist.
+    pub const APP_NOT_FOUND: &str = "AppNotFound";
+    /// AWS denied the operator a call: its IAM role lacks a permission.
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// AWS rejected a request made from the spec.
+    pub const AWS_REJECTED: &str = "AwsRejected";
+    /// An AWS quota is reached.
+    pub const AWS_LIMIT_EXCEEDED: &str = "AwsLimitExceeded";
+    /// Something the spec names does not exist in AWS.
+    pub const AWS_NOT_FOUND: &str = "AwsNotFound";
+    /// AWS keeps throttling or failing calls.
+    pub const AWS_UNAVAILABLE: &str = "AwsUnavailable";
+    /// The Kubernetes API refused the operator a call: its RBAC lacks a permission.
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// Calls to the Kubernetes API keep failing.
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// Waiting for AWS to settle before the next step.
+    pub const CONVERGING: &str = "Converging";
 }
 
 /// The desired value of one condition, before timestamps are applied.
@@ -100,6 +137,11 @@ pub fn set(
 /// The condition of the given type, if present.
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of the given type is present with status True.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find(conditions, type_).is_some_and(|c| Status::True.is(&c.status))
 }
 
 #[cfg(test)]

@@ -134,6 +134,20 @@ pub enum DeploymentPhase {
     Superseded,
 }
 
+impl std::fmt::Display for DeploymentPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeploymentPhase::Pending => "Pending",
+            DeploymentPhase::Progressing => "Progressing",
+            DeploymentPhase::Paused => "Paused",
+            DeploymentPhase::Succeeded => "Succeeded",
+            DeploymentPhase::Failed => "Failed",
+            DeploymentPhase::Aborted => "Aborted",
+            DeploymentPhase::Superseded => "Superseded",
+        })
+    }
+}
+
 impl DeploymentPhase {
     /// Whether the rollout can make no more progress without a user action.
     pub fn is_terminal(self) -> bool {

@@ -11,20 +11,22 @@
 //! target groups and task definitions are removed ("not found" counts as done); with `Retain`
 //! AWS is left as it is.
 
+use super::events::{EventType, Notice};
 use super::validate::{self, ValidatedApp};
-use super::{Context, Error, report};
+use super::{Context, Error, failure, report};
 use crate::api::app::{RevisionTaskDefinition, SlotName};
-use crate::api::conditions::{self, ConditionUpdate, Status};
+use crate::api::conditions::{self, reason};
 use crate::api::deployment::DeploymentSpec;
 use crate::api::{App, AppStatus, DeletionPolicy, Deployment, Domain, FINALIZER};
 use crate::aws::ecs::{Service, TaskDefinitionInput};
-use crate::aws::elbv2::Rule;
-use crate::aws::{AwsError, AwsErrorKind};
+use crate::aws::elbv2::{Rule, RuleConditions};
+use crate::aws::{AwsError, AwsErrorKind, OWNER_TAG};
 use crate::plan::app::{self as planner, Change, Observed, ObservedSlot, Revision, SLOTS};
-use crate::plan::naming::{AppIdentity, template_hash};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use crate::plan::naming::{self, AppIdentity, template_hash};
+use crate::plan::routing;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -38,6 +40,9 @@ pub const APP_LABEL: &str = "cygni.io/app";
 /// Label on Deployments holding their revision number.
 pub const REVISION_LABEL: &str = "cygni.io/revision";
 
+/// The ECS error of a call naming a cluster that does not exist.
+const CLUSTER_NOT_FOUND: &str = "ClusterNotFoundException";
+
 /// How soon to look again when AWS is still settling (a draining service, a target group in use).
 const SETTLING: Duration = Duration::from_secs(10);
 
@@ -47,16 +52,24 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Error
     let namespace = app.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = super::runtime::object_key(app.as_ref());
-    let action = finalizer(&api, FINALIZER, app, |event| async {
+    let result = finalizer(&api, FINALIZER, app.clone(), |event| async {
         match event {
             Finalizer::Apply(app) => apply(&app, &api, &ctx).await,
             Finalizer::Cleanup(app) => cleanup(&app, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
-    ctx.reconciled(&key);
-    Ok(action)
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    match result {
+        Ok(action) => {
+            ctx.reconciled(&key);
+            Ok(action)
+        }
+        Err(error) => {
+            failure::report(&api, app.as_ref(), &error, &ctx).await;
+            Err(error)
+        }
+    }
 }
 
 fn identity(app: &App) -> Result<AppIdentity, Error> {
@@ -79,46 +92,42 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     let valid = match validate::app(&app.spec, &ctx.settings.defaults, &ctx.settings.policy) {
         Ok(valid) => valid,
         Err(problems) => {
-            let mut status = app.status.clone().unwrap_or_default();
-            report::validation(
-                &mut status,
-                app.metadata.generation,
-                Err(&problems),
-                ctx.clock.now(),
-            );
-            if report::patch_status(api, &app.name_any(), app.status.as_ref(), &status).await? {
-                ctx.invalid_spec(&app.object_ref(&()), &problems).await;
-            }
+            report::invalid_spec(api, app, &problems, ctx).await?;
             return Ok(Action::await_change());
         }
     };
     let id = identity(app)?;
     let status = app.status.clone().unwrap_or_default();
 
-    // Observe.
-    let Some(observed) = observe_aws(&id, &valid, &status, ctx).await? else {
-        let mut status = status;
-        let problem = validate::InvalidSpec {
-            field: "spec.routing.listenerArn".to_string(),
-            message: format!(
-                "listener {} does not exist; fix the ARN or the operator's --listener-arn",
-                valid.listener_arn
-            ),
-        };
-        report::validation(
-            &mut status,
-            app.metadata.generation,
-            Err(std::slice::from_ref(&problem)),
-            ctx.clock.now(),
-        );
-        if report::patch_status(api, &app.name_any(), app.status.as_ref(), &status).await? {
-            ctx.invalid_spec(&app.object_ref(&()), std::slice::from_ref(&problem))
-                .await;
-        }
-        return Ok(Action::requeue(ctx.settings.resync()));
-    };
-    let revisions = observe_revisions(app, ctx).await?;
+    // Observe. Ready Domains add their hostnames to the rule, so the ALB's limits are checked
+    // with them, before anything is read from or written to AWS.
     let domain_hosts = observe_domains(app, ctx).await?;
+    let conditions = routing::rule_conditions(&app.spec, &domain_hosts);
+    if let Some(why) = routing::exceeds_limits(&conditions, &domain_hosts) {
+        let problem = validate::InvalidSpec {
+            field: "spec.routing".to_string(),
+            message: why,
+        };
+        report::invalid_spec(api, app, std::slice::from_ref(&problem), ctx).await?;
+        return Ok(Action::requeue(ctx.settings.resync()));
+    }
+    let observed = match observe_aws(&id, &valid, &status, ctx).await? {
+        Observation::Found(observed) => *observed,
+        // Something the spec names does not exist: nothing can be created for it, and a resync
+        // notices when it appears.
+        Observation::Missing(problem) => {
+            report::invalid_spec(api, app, std::slice::from_ref(&problem), ctx).await?;
+            return Ok(Action::requeue(ctx.settings.resync()));
+        }
+    };
+    if let Some(other) =
+        routing::conflicting(observed.rule.as_ref(), &observed.other_rules, &conditions)
+    {
+        let message = route_conflict(other, &conditions, ctx).await?;
+        report::refusal(api, app, reason::ROUTE_CONFLICT, message, ctx).await?;
+        return Ok(Action::requeue(ctx.settings.resync()));
+    }
+    let revisions = observe_revisions(app, ctx).await?;
 
     // Plan.
     let hash = template_hash(&app.spec.template());
@@ -137,34 +146,10 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
         now: ctx.clock.now(),
     });
 
-    // Act.
+    // Act, then report what was done, also when acting failed part way (a failure that persists
+    // reaches the conditions through the reconcile's error path).
     let drift = is_drift(app, &plan.changes);
-    let mut new_status = plan.status.clone();
-    let acted = act(
-        app,
-        &id,
-        &valid,
-        &observed,
-        &plan.changes,
-        &mut new_status,
-        ctx,
-    )
-    .await;
-
-    // Report, also when acting failed part way: what was done is recorded.
-    if let Err(error) = &acted {
-        conditions::set(
-            &mut new_status.conditions,
-            ConditionUpdate {
-                type_: conditions::READY,
-                status: Status::False,
-                reason: "AwsError",
-                message: error.to_string(),
-            },
-            app.metadata.generation,
-            ctx.clock.now(),
-        );
-    }
+    let (new_status, acted) = act(app, &id, &valid, &observed, &plan, ctx).await;
     let before = app.status.clone();
     report::patch_status(api, &app.name_any(), before.as_ref(), &new_status).await?;
     announce(app, ctx, before.as_ref(), &new_status, drift.as_deref()).await;
@@ -174,17 +159,54 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     ))
 }
 
+/// The sentence a second claimant of the same requests reports: who has them, and what to change.
+async fn route_conflict(
+    other: &Rule,
+    conditions: &RuleConditions,
+    ctx: &Context,
+) -> Result<String, Error> {
+    let tags = ctx
+        .aws
+        .elbv2
+        .describe_tags(std::slice::from_ref(&other.arn))
+        .await
+        .map_err(aws)?;
+    let owner = tags
+        .get(&other.arn)
+        .and_then(|tags| tags.iter().find(|t| t.key == OWNER_TAG))
+        .map(|t| t.value.clone());
+    let claimant = match owner {
+        Some(owner) => match owner.split_once("/App/") {
+            Some((namespace, name)) => format!("App {name} in namespace {namespace}"),
+            None => owner,
+        },
+        None => format!(
+            "a listener rule the operator does not manage ({})",
+            other.arn
+        ),
+    };
+    let hosts = if conditions.host_headers.is_empty() {
+        "any host".to_string()
+    } else {
+        format!("hosts {}", conditions.host_headers.join(", "))
+    };
+    Ok(format!(
+        "{claimant} already routes {hosts} and paths {} on this listener (rule priority {}); give this App other spec.routing.hosts or spec.routing.paths",
+        conditions.path_patterns.join(", "),
+        other.priority.unwrap_or_default()
+    ))
+}
+
 /// A reconcile that has to change AWS although the App was Ready for this generation: something
 /// outside changed it.
 fn is_drift(app: &App, changes: &[Change]) -> Option<String> {
     let status = app.status.as_ref()?;
-    let ready = conditions::find(&status.conditions, conditions::READY)?;
     let aws: Vec<String> = changes
         .iter()
         .filter(|c| c.is_aws())
-        .map(Change::describe)
+        .map(ToString::to_string)
         .collect();
-    (ready.status == "True"
+    (conditions::is_true(&status.conditions, conditions::READY)
         && status.observed_generation == app.metadata.generation
         && !aws.is_empty())
     .then(|| aws.join("; "))
@@ -213,12 +235,15 @@ async fn announce(
         && was_failed != Some(failed)
     {
         let message = after.failure_message.clone().unwrap_or_default();
-        ctx.publish(
+        ctx.announce(
             &object,
-            EventType::Warning,
-            "RolloutFailed",
-            "Rollout",
-            format!("revision {failed} failed: {message}"),
+            Notice {
+                type_: EventType::Warning,
+                reason: reason::ROLLOUT_FAILED,
+                action: "Rollout",
+                note: format!("revision {failed} failed: {message}"),
+                related: Some(deployment_ref(app, failed)),
+            },
         )
         .await;
     }
@@ -226,35 +251,70 @@ async fn announce(
     if let Some(stable) = after.stable_revision
         && was_stable != Some(stable)
     {
-        ctx.publish(
+        ctx.announce(
             &object,
-            EventType::Normal,
-            "RevisionStable",
-            "Rollout",
-            format!("revision {stable} is stable and serves 100%"),
+            Notice {
+                type_: EventType::Normal,
+                reason: "RevisionStable",
+                action: "Rollout",
+                note: format!("revision {stable} is stable and serves 100%"),
+                related: Some(deployment_ref(app, stable)),
+            },
         )
         .await;
     }
 }
 
-/// Reads what exists in AWS for the App; `None` when its listener does not exist.
+/// A reference to the Deployment of one of the App's revisions, for Events about it.
+fn deployment_ref(app: &App, revision: i64) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(Deployment::api_version(&()).to_string()),
+        kind: Some(Deployment::kind(&()).to_string()),
+        namespace: app.namespace(),
+        name: Some(naming::deployment_name(&app.name_any(), revision)),
+        ..ObjectReference::default()
+    }
+}
+
+/// What observing AWS found.
+enum Observation {
+    /// Everything the App refers to exists.
+    Found(Box<Observed>),
+    /// Something the spec names does not exist in AWS.
+    Missing(validate::InvalidSpec),
+}
+
+/// Reads what exists in AWS for the App.
 async fn observe_aws(
     id: &AppIdentity,
     valid: &ValidatedApp,
     status: &AppStatus,
     ctx: &Context,
-) -> Result<Option<Observed>, Error> {
+) -> Result<Observation, Error> {
     let Some((listener, load_balancer)) = ctx.listener(&valid.listener_arn).await.map_err(aws)?
     else {
-        return Ok(None);
+        return Ok(Observation::Missing(validate::InvalidSpec {
+            field: "spec.routing.listenerArn".to_string(),
+            message: format!(
+                "listener {} does not exist; fix the ARN or the operator's --listener-arn",
+                valid.listener_arn
+            ),
+        }));
     };
     let names: Vec<String> = SLOTS.iter().map(|s| id.service_name(*s)).collect();
-    let services = ctx
-        .aws
-        .ecs
-        .describe_services(&valid.cluster, &names)
-        .await
-        .map_err(aws)?;
+    let services = match ctx.aws.ecs.describe_services(&valid.cluster, &names).await {
+        Ok(services) => services,
+        Err(e) if e.code == CLUSTER_NOT_FOUND => {
+            return Ok(Observation::Missing(validate::InvalidSpec {
+                field: "spec.cluster".to_string(),
+                message: format!(
+                    "ECS cluster {} does not exist; fix spec.cluster or the operator's --ecs-cluster, or create the cluster",
+                    valid.cluster
+                ),
+            }));
+        }
+        Err(e) => return Err(aws(e)),
+    };
     let tg_names: Vec<String> = SLOTS.iter().map(|s| id.target_group_name(*s)).collect();
     let target_groups = ctx
         .aws
@@ -270,10 +330,9 @@ async fn observe_aws(
         .map_err(aws)?;
     let own_target_groups: Vec<String> = target_groups.iter().map(|t| t.arn.clone()).collect();
     let rule = find_rule(id, status, &rules, &own_target_groups, ctx).await?;
-    let used_priorities = rules
-        .iter()
+    let other_rules = rules
+        .into_iter()
         .filter(|r| rule.as_ref().is_none_or(|mine| mine.arn != r.arn))
-        .filter_map(|r| r.priority)
         .collect();
 
     let mut slots = Vec::new();
@@ -310,14 +369,14 @@ async fn observe_aws(
     }
     let b = slots.pop().unwrap_or_default();
     let a = slots.pop().unwrap_or_default();
-    Ok(Some(Observed {
+    Ok(Observation::Found(Box::new(Observed {
         listener,
         load_balancer,
         a,
         b,
         rule,
-        used_priorities,
-    }))
+        other_rules,
+    })))
 }
 
 fn settled(service: &Service) -> bool {
@@ -364,7 +423,7 @@ async fn find_rule(
 async fn observe_revisions(app: &App, ctx: &Context) -> Result<Vec<Revision>, Error> {
     let namespace = app.namespace().unwrap_or_default();
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!("{APP_LABEL}={}", app.name_any());
+    let selector = format!("{APP_LABEL}={}", naming::app_label(&app.name_any()));
     let uid = app.uid();
     let list = api.list(&ListParams::default().labels(&selector)).await?;
     Ok(list
@@ -400,8 +459,7 @@ async fn observe_domains(app: &App, ctx: &Context) -> Result<Vec<String>, Error>
         let ready = domain
             .status
             .as_ref()
-            .and_then(|s| conditions::find(&s.conditions, conditions::READY))
-            .is_some_and(|c| c.status == "True");
+            .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY));
         if domain.spec.app_ref.name == name && ready {
             hosts.push(domain.spec.hostname.clone());
             hosts.extend(domain.spec.aliases.iter().cloned());
@@ -415,56 +473,82 @@ fn aws(error: AwsError) -> Error {
     Error::Aws(error)
 }
 
-/// Executes the changes in order. `status` is updated as changes land, so a failure part way
-/// still records what exists (the slot's task definition, the rule ARN).
+/// Executes the plan's changes in order. Returns the status to report, which records what landed
+/// even when a change failed part way (a registered task definition, the rule ARN), and the
+/// outcome.
 async fn act(
     app: &App,
     id: &AppIdentity,
     valid: &ValidatedApp,
     observed: &Observed,
-    changes: &[Change],
-    status: &mut AppStatus,
+    plan: &planner::Plan,
     ctx: &Context,
-) -> Result<(), Error> {
-    let mut task_definitions: BTreeMap<i64, String> = BTreeMap::new();
-    let mut target_groups: BTreeMap<SlotName, String> = SLOTS
-        .iter()
-        .filter_map(|s| {
-            observed
-                .slot(*s)
-                .target_group
-                .as_ref()
-                .map(|t| (*s, t.arn.clone()))
-        })
-        .collect();
-    for change in changes {
-        tracing::info!(app = %id.owner(), change = %change.describe(), "converging");
+) -> (AppStatus, Result<(), Error>) {
+    let mut progress = Progress {
+        status: plan.status.clone(),
+        task_definitions: BTreeMap::new(),
+        target_groups: SLOTS
+            .iter()
+            .filter_map(|s| {
+                observed
+                    .slot(*s)
+                    .target_group
+                    .as_ref()
+                    .map(|t| (*s, t.arn.clone()))
+            })
+            .collect(),
+    };
+    for change in &plan.changes {
+        tracing::info!(app = %id.owner(), change = %change, "converging");
+        if let Err(error) = progress.make(change, app, id, valid, ctx).await {
+            return (progress.status, Err(error));
+        }
+    }
+    (progress.status, Ok(()))
+}
+
+/// What the changes made so far produced, for the changes after them and for the status.
+struct Progress {
+    status: AppStatus,
+    task_definitions: BTreeMap<i64, String>,
+    target_groups: BTreeMap<SlotName, String>,
+}
+
+impl Progress {
+    /// Makes one change.
+    async fn make(
+        &mut self,
+        change: &Change,
+        app: &App,
+        id: &AppIdentity,
+        valid: &ValidatedApp,
+        ctx: &Context,
+    ) -> Result<(), Error> {
         match change {
-            Change::CreateDeployment { revision } => create_deployment(app, *revision, ctx).await?,
+            Change::CreateDeployment { revision } => create_deployment(app, *revision, ctx).await,
             Change::PruneDeployments { revisions } => {
                 let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &id.namespace);
                 for revision in revisions {
-                    match api
-                        .delete(
-                            &format!("{}-{revision}", id.name),
-                            &DeleteParams::background(),
-                        )
-                        .await
-                    {
+                    let name = naming::deployment_name(&id.name, *revision);
+                    match api.delete(&name, &DeleteParams::background()).await {
                         Ok(_) => {}
                         Err(kube::Error::Api(s)) if s.code == 404 => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
+                Ok(())
             }
             Change::RegisterTaskDefinition { revision, input } => {
                 let arn = register_once(input, ctx).await?;
-                status.task_definitions.retain(|t| t.revision != *revision);
-                status.task_definitions.push(RevisionTaskDefinition {
+                self.status
+                    .task_definitions
+                    .retain(|t| t.revision != *revision);
+                self.status.task_definitions.push(RevisionTaskDefinition {
                     revision: *revision,
                     arn: arn.clone(),
                 });
-                task_definitions.insert(*revision, arn);
+                self.task_definitions.insert(*revision, arn);
+                Ok(())
             }
             Change::CreateTargetGroup { slot, input } => {
                 let tg = ctx
@@ -473,7 +557,8 @@ async fn act(
                     .create_target_group(input)
                     .await
                     .map_err(aws)?;
-                target_groups.insert(*slot, tg.arn);
+                self.target_groups.insert(*slot, tg.arn);
+                Ok(())
             }
             Change::ModifyTargetGroup {
                 arn, health_check, ..
@@ -483,6 +568,7 @@ async fn act(
                     .modify_target_group(arn, health_check)
                     .await
                     .map_err(aws)?;
+                Ok(())
             }
             Change::CreateService {
                 slot,
@@ -491,18 +577,17 @@ async fn act(
             } => {
                 let mut input = (**input).clone();
                 if input.task_definition_arn.is_empty() {
-                    input.task_definition_arn = task_definitions
-                        .get(revision)
-                        .cloned()
-                        .ok_or(Error::Missing("task definition"))?;
+                    input.task_definition_arn = self.registered(*revision)?;
                 }
-                input.target_group_arn = target_groups
+                input.target_group_arn = self
+                    .target_groups
                     .get(slot)
                     .cloned()
                     .ok_or(Error::Missing("target group"))?;
                 input.client_token = id.client_token(*slot, &input.task_definition_arn);
                 ctx.aws.ecs.create_service(&input).await.map_err(aws)?;
-                requested(status, *slot, *revision);
+                self.requested(*slot, *revision);
+                Ok(())
             }
             Change::UpdateService {
                 slot,
@@ -513,24 +598,20 @@ async fn act(
                 if let Some(revision) = revision
                     && update.task_definition_arn.is_none()
                 {
-                    update.task_definition_arn = Some(
-                        task_definitions
-                            .get(revision)
-                            .cloned()
-                            .ok_or(Error::Missing("task definition"))?,
-                    );
+                    update.task_definition_arn = Some(self.registered(*revision)?);
                 }
                 ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
                 if let Some(revision) = revision {
-                    requested(status, *slot, *revision);
+                    self.requested(*slot, *revision);
                 }
+                Ok(())
             }
             Change::CreateRule {
                 priority,
                 conditions,
                 weights,
             } => {
-                let forward = planner::forward(weights, &target_groups);
+                let forward = planner::forward(weights, &self.target_groups);
                 let rule = ctx
                     .aws
                     .elbv2
@@ -543,29 +624,38 @@ async fn act(
                     )
                     .await
                     .map_err(aws)?;
-                status.listener_rule_arn = Some(rule.arn);
+                self.status.listener_rule_arn = Some(rule.arn);
+                Ok(())
             }
             Change::ModifyRule {
                 arn,
                 conditions,
                 weights,
             } => {
-                let forward = planner::forward(weights, &target_groups);
+                let forward = planner::forward(weights, &self.target_groups);
                 ctx.aws
                     .elbv2
                     .modify_rule(arn, conditions, &forward)
                     .await
                     .map_err(aws)?;
+                Ok(())
             }
         }
     }
-    Ok(())
-}
 
-/// Remembers which revision a slot was asked to run.
-fn requested(status: &mut AppStatus, slot: SlotName, revision: i64) {
-    if let Some(state) = status.slots.iter_mut().find(|s| s.name == slot) {
-        state.requested_revision = Some(revision);
+    /// The task definition registered earlier in this plan for a revision.
+    fn registered(&self, revision: i64) -> Result<String, Error> {
+        self.task_definitions
+            .get(&revision)
+            .cloned()
+            .ok_or(Error::Missing("task definition"))
+    }
+
+    /// Remembers which revision a slot was asked to run.
+    fn requested(&mut self, slot: SlotName, revision: i64) {
+        if let Some(state) = self.status.slots.iter_mut().find(|s| s.name == slot) {
+            state.requested_revision = Some(revision);
+        }
     }
 }
 
@@ -607,10 +697,10 @@ async fn create_deployment(app: &App, revision: i64, ctx: &Context) -> Result<()
     let template = app.spec.template();
     let deployment = Deployment {
         metadata: ObjectMeta {
-            name: Some(format!("{}-{revision}", app.name_any())),
+            name: Some(naming::deployment_name(&app.name_any(), revision)),
             namespace: Some(namespace),
             labels: Some(BTreeMap::from([
-                (APP_LABEL.to_string(), app.name_any()),
+                (APP_LABEL.to_string(), naming::app_label(&app.name_any())),
                 (REVISION_LABEL.to_string(), revision.to_string()),
             ])),
             owner_references: app.controller_owner_ref(&()).map(|o| vec![o]),
@@ -632,14 +722,17 @@ async fn create_deployment(app: &App, revision: i64, ctx: &Context) -> Result<()
         },
         status: None,
     };
-    match api.create(&PostParams::default(), &deployment).await {
+    match api.create(&super::post_params(), &deployment).await {
         Ok(_) => {
-            ctx.publish(
+            ctx.announce(
                 &app.object_ref(&()),
-                EventType::Normal,
-                "RevisionCreated",
-                "Rollout",
-                format!("revision {revision}: image {}", app.spec.container.image),
+                Notice {
+                    type_: EventType::Normal,
+                    reason: "RevisionCreated",
+                    action: "Rollout",
+                    note: format!("revision {revision}: image {}", app.spec.container.image),
+                    related: Some(deployment_ref(app, revision)),
+                },
             )
             .await;
             Ok(())
@@ -690,10 +783,17 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
         }
     }
-    for slot in SLOTS {
+    // Only services that exist are deleted; a cluster that does not exist holds none.
+    let names: Vec<String> = SLOTS.iter().map(|s| id.service_name(*s)).collect();
+    let services = match ctx.aws.ecs.describe_services(&valid.cluster, &names).await {
+        Ok(services) => services,
+        Err(e) if e.code == CLUSTER_NOT_FOUND => Vec::new(),
+        Err(e) => return Err(aws(e)),
+    };
+    for service in services.iter().filter(|s| s.status == "ACTIVE") {
         ctx.aws
             .ecs
-            .delete_service(&valid.cluster, &id.service_name(slot))
+            .delete_service(&valid.cluster, &service.name)
             .await
             .map_err(aws)?;
     }

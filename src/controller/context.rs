@@ -2,6 +2,7 @@
 //! operator's settings, the AWS clients, and the per-object retry backoff.
 
 use super::ErrorClass;
+use super::events::{EventPublisher, EventType, Notice};
 use super::validate::InvalidSpec;
 use crate::aws::elbv2::{Listener, LoadBalancer};
 use crate::aws::{AwsResult, AwsServices};
@@ -9,7 +10,6 @@ use crate::clock::Clock;
 use crate::config::{OperatorDefaults, Policy};
 use crate::telemetry::Metrics;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub struct Context {
     /// Kubernetes client.
     pub client: kube::Client,
     /// Publishes Events on the reconciled objects.
-    pub recorder: Recorder,
+    pub events: EventPublisher,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The current time.
@@ -64,7 +64,7 @@ impl Context {
     /// Assembles a context.
     pub fn new(
         client: kube::Client,
-        recorder: Recorder,
+        events: EventPublisher,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         settings: Settings,
@@ -72,7 +72,7 @@ impl Context {
     ) -> Self {
         Context {
             client,
-            recorder,
+            events,
             metrics,
             clock,
             settings,
@@ -118,18 +118,29 @@ impl Context {
         &self,
         object: &ObjectReference,
         type_: EventType,
-        reason: &str,
-        action: &str,
+        reason: &'static str,
+        action: &'static str,
         note: String,
     ) {
-        let event = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note),
-            action: action.to_string(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, object).await {
+        self.announce(
+            object,
+            Notice {
+                type_,
+                reason,
+                action,
+                note,
+                related: None,
+            },
+        )
+        .await;
+    }
+
+    /// Publishes an Event that may name a related object; a failure to publish is logged, never
+    /// fatal to the reconcile.
+    pub async fn announce(&self, object: &ObjectReference, notice: Notice) {
+        let reason = notice.reason;
+        if let Err(error) = self.events.publish(object, notice).await {
+            let error = super::describe_kube(&error);
             tracing::warn!(%error, reason, "could not publish Event");
         }
     }
@@ -151,6 +162,11 @@ impl Context {
         self.backoff.next(key, class, rand::random::<f64>())
     }
 
+    /// Consecutive failed reconciles of an object so far (0 after a success).
+    pub fn failures(&self, key: &str) -> u32 {
+        self.backoff.failures(key)
+    }
+
     /// Forgets the failures of an object after a successful reconcile.
     pub fn reconciled(&self, key: &str) {
         self.backoff.reset(key);
@@ -169,6 +185,15 @@ impl Backoff {
         let attempt = failures.entry(key.to_string()).or_insert(0);
         *attempt = attempt.saturating_add(1);
         retry_delay(*attempt, class, jitter)
+    }
+
+    fn failures(&self, key: &str) -> u32 {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn reset(&self, key: &str) {

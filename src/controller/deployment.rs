@@ -10,7 +10,7 @@
 //! one, or its App, never waits on the operator.
 
 use super::validate;
-use super::{Context, Error, report};
+use super::{Context, Error, failure, report};
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;
@@ -36,44 +36,46 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
         .namespace()
         .ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let outcome = validate::deployment(&deployment.spec);
-    let mut status = deployment.status.clone().unwrap_or_default();
-    let now = ctx.clock.now();
-    let mut requeue = ctx.settings.resync();
-    match &outcome {
-        Err(problems) => {
-            report::validation(
-                &mut status,
-                deployment.metadata.generation,
-                Err(problems),
-                now,
-            );
+    match apply(&deployment, &api, &namespace, &ctx).await {
+        Ok(action) => {
+            ctx.reconciled(&super::runtime::object_key(deployment.as_ref()));
+            Ok(action)
         }
-        Ok(_) => {
-            let apps: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
-            let app = apps.get_opt(&deployment.spec.app).await?;
-            decide(deployment.as_ref(), app.as_ref(), &mut status, now);
-            if !status.phase.is_terminal() {
-                requeue = requeue.min(PROGRESS_POLL);
-            }
+        Err(error) => {
+            failure::report(&api, deployment.as_ref(), &error, &ctx).await;
+            Err(error)
         }
     }
-    let patched = report::patch_status(
-        &api,
+}
+
+async fn apply(
+    deployment: &Deployment,
+    api: &Api<Deployment>,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    if let Err(problems) = validate::deployment(&deployment.spec) {
+        report::invalid_spec(api, deployment, &problems, ctx).await?;
+        return Ok(Action::await_change());
+    }
+    let mut status = deployment.status.clone().unwrap_or_default();
+    let now = ctx.clock.now();
+    let apps: Api<App> = Api::namespaced(ctx.client.clone(), namespace);
+    let app = apps.get_opt(&deployment.spec.app).await?;
+    decide(deployment, app.as_ref(), &mut status, now);
+    let requeue = if status.phase.is_terminal() {
+        ctx.settings.resync()
+    } else {
+        ctx.settings.resync().min(PROGRESS_POLL)
+    };
+    report::patch_status(
+        api,
         &deployment.name_any(),
         deployment.status.as_ref(),
         &status,
     )
     .await?;
-    if patched && let Err(problems) = &outcome {
-        ctx.invalid_spec(&deployment.object_ref(&()), problems)
-            .await;
-    }
-    ctx.reconciled(&super::runtime::object_key(deployment.as_ref()));
-    Ok(match outcome {
-        Ok(_) => Action::requeue(requeue),
-        Err(_) => Action::await_change(),
-    })
+    Ok(Action::requeue(requeue))
 }
 
 /// How often a rollout in progress is looked at (App status changes also trigger a reconcile).

@@ -4,13 +4,13 @@
 //! points at exists, reports `Ready` and `observedGeneration`, and holds the finalizer.
 
 use super::validate;
-use super::{Context, Error, report};
-use crate::api::conditions::{self, ConditionUpdate, Status};
+use super::{Context, Error, failure, report};
+use crate::api::conditions::{self, ConditionUpdate, Status, reason};
 use crate::api::{App, Domain, FINALIZER};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,16 +29,24 @@ pub async fn reconcile(domain: Arc<Domain>, ctx: Arc<Context>) -> Result<Action,
     let api: Api<Domain> = Api::namespaced(ctx.client.clone(), &namespace);
     let apps: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = super::runtime::object_key(domain.as_ref());
-    let action = finalizer(&api, FINALIZER, domain, |event| async {
+    let result = finalizer(&api, FINALIZER, domain.clone(), |event| async {
         match event {
             Finalizer::Apply(domain) => apply(&domain, &api, &apps, &ctx).await,
             Finalizer::Cleanup(_) => Ok(Action::await_change()),
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
-    ctx.reconciled(&key);
-    Ok(action)
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    match result {
+        Ok(action) => {
+            ctx.reconciled(&key);
+            Ok(action)
+        }
+        Err(error) => {
+            failure::report(&api, domain.as_ref(), &error, &ctx).await;
+            Err(error)
+        }
+    }
 }
 
 async fn apply(
@@ -47,48 +55,44 @@ async fn apply(
     apps: &Api<App>,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let outcome = validate::domain(&domain.spec, &ctx.settings.policy);
+    let valid = match validate::domain(&domain.spec, &ctx.settings.policy) {
+        Ok(valid) => valid,
+        Err(problems) => {
+            report::invalid_spec(api, domain, &problems, ctx).await?;
+            return Ok(Action::await_change());
+        }
+    };
     let now = ctx.clock.now();
     let mut status = domain.status.clone().unwrap_or_default();
     let app_name = &domain.spec.app_ref.name;
-    let action = match &outcome {
-        Err(problems) => {
-            report::validation(&mut status, domain.metadata.generation, Err(problems), now);
-            Action::await_change()
+    let generation = domain.metadata.generation;
+    let action = match apps.get_opt(app_name).await? {
+        None => {
+            conditions::set(
+                &mut status.conditions,
+                ConditionUpdate {
+                    type_: conditions::READY,
+                    status: Status::False,
+                    reason: reason::APP_NOT_FOUND,
+                    message: format!(
+                        "App {app_name} does not exist in this namespace; create it or fix spec.appRef.name"
+                    ),
+                },
+                generation,
+                now,
+            );
+            status.observed_generation = generation;
+            Action::requeue(APP_MISSING_RETRY)
         }
-        Ok(valid) => match apps.get_opt(app_name).await? {
-            None => {
-                let generation = domain.metadata.generation;
-                conditions::set(
-                    &mut status.conditions,
-                    ConditionUpdate {
-                        type_: conditions::READY,
-                        status: Status::False,
-                        reason: "AppNotFound",
-                        message: format!(
-                            "App {app_name} does not exist in this namespace; create it or fix spec.appRef.name"
-                        ),
-                    },
-                    generation,
-                    now,
-                );
-                status.observed_generation = generation;
-                Action::requeue(APP_MISSING_RETRY)
-            }
-            Some(_) => {
-                let message = format!(
-                    "spec is valid ({}); this release validates Domains and does not write DNS records or certificates yet",
-                    valid.hostnames.join(", ")
-                );
-                report::validation(&mut status, domain.metadata.generation, Ok(&message), now);
-                Action::requeue(ctx.settings.resync())
-            }
-        },
+        Some(_) => {
+            let message = format!(
+                "spec is valid ({}); this release validates Domains and does not write DNS records or certificates yet",
+                valid.hostnames.join(", ")
+            );
+            report::validation(&mut status, generation, Ok(&message), now);
+            Action::requeue(ctx.settings.resync())
+        }
     };
-    let patched =
-        report::patch_status(api, &domain.name_any(), domain.status.as_ref(), &status).await?;
-    if patched && let Err(problems) = &outcome {
-        ctx.invalid_spec(&domain.object_ref(&()), problems).await;
-    }
+    report::patch_status(api, &domain.name_any(), domain.status.as_ref(), &status).await?;
     Ok(action)
 }

@@ -9,7 +9,7 @@
 use crate::clock::Clock;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,10 @@ pub enum LeaderError {
     #[error("leadership lost: Lease {0} is held by another replica")]
     Lost(String),
     /// The Lease could not be renewed before it expired.
-    #[error("leadership lost: Lease {name} could not be renewed for {seconds}s: {source}")]
+    #[error(
+        "leadership lost: Lease {name} could not be renewed for {seconds}s: {}",
+        super::describe_kube(source)
+    )]
     RenewFailed {
         /// Lease name.
         name: String,
@@ -74,6 +77,7 @@ pub enum LeaderError {
 /// Acquires, holds and releases the leader Lease.
 pub struct LeaderElector {
     api: Api<Lease>,
+    namespace: String,
     name: String,
     identity: String,
     duration: Duration,
@@ -81,20 +85,34 @@ pub struct LeaderElector {
 }
 
 impl LeaderElector {
-    /// An elector for Lease `name` in the namespace of `api`.
+    /// An elector for Lease `namespace/name`.
     pub fn new(
-        api: Api<Lease>,
+        client: kube::Client,
+        namespace: &str,
         name: String,
         identity: String,
         duration: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
         LeaderElector {
-            api,
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
             name,
             identity,
             duration: duration.max(Duration::from_secs(2)),
             clock,
+        }
+    }
+
+    /// A failed Lease call as a sentence, with the fix when the Lease's namespace is missing.
+    fn explain(&self, error: &kube::Error) -> String {
+        let text = super::describe_kube(error);
+        match error {
+            kube::Error::Api(status) if status.code == 404 => format!(
+                "{text}; the Lease namespace {} must exist: create it, or pass --lease-namespace",
+                self.namespace
+            ),
+            _ => text,
         }
     }
 
@@ -134,7 +152,7 @@ impl LeaderElector {
                         ..LeaseSpec::default()
                     }),
                 };
-                self.api.create(&PostParams::default(), &lease).await
+                self.api.create(&super::post_params(), &lease).await
             }
             (decision, Some(mut lease)) => {
                 let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -147,7 +165,7 @@ impl LeaderElector {
                 spec.renew_time = Some(MicroTime(now));
                 // `replace` carries the resourceVersion we read: a concurrent writer makes it 409.
                 self.api
-                    .replace(&self.name, &PostParams::default(), &lease)
+                    .replace(&self.name, &super::post_params(), &lease)
                     .await
             }
             (_, None) => return Ok(Some(Duration::from_secs(1))),
@@ -169,7 +187,8 @@ impl LeaderElector {
                 }
                 Ok(Some(wait)) => wait.min(self.duration),
                 Err(error) => {
-                    tracing::warn!(%error, lease = %self.name, "could not read or write the leader Lease");
+                    let error = self.explain(&error);
+                    tracing::warn!(%error, lease = %self.name, namespace = %self.namespace, "could not read or write the leader Lease; retrying");
                     self.duration / 3
                 }
             };
@@ -193,6 +212,7 @@ impl LeaderElector {
                     };
                 }
                 Err(error) => {
+                    let error = self.explain(&error);
                     tracing::warn!(%error, lease = %self.name, "Lease renewal failed; retrying")
                 }
             }
@@ -215,11 +235,14 @@ impl LeaderElector {
         spec.renew_time = Some(MicroTime(self.clock.now()));
         match self
             .api
-            .replace(&self.name, &PostParams::default(), &lease)
+            .replace(&self.name, &super::post_params(), &lease)
             .await
         {
             Ok(_) => tracing::info!(lease = %self.name, "released leadership"),
-            Err(error) => tracing::warn!(%error, lease = %self.name, "could not release the Lease"),
+            Err(error) => {
+                let error = self.explain(&error);
+                tracing::warn!(%error, lease = %self.name, "could not release the Lease")
+            }
         }
     }
 }

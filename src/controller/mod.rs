@@ -5,6 +5,8 @@ pub mod app;
 pub mod context;
 pub mod deployment;
 pub mod domain;
+pub mod events;
+pub mod failure;
 pub mod leader;
 pub mod report;
 pub mod runtime;
@@ -12,7 +14,50 @@ pub mod validate;
 
 pub use context::Context;
 
-/// How an error should be handled (DESIGN.md, principle 5).
+/// The field manager of every write the operator makes, so that `managedFields` (and the diffs of
+/// GitOps tools, which read them) say which fields are the operator's.
+pub const FIELD_MANAGER: &str = "cygni";
+
+/// Parameters of the operator's patches: its field manager.
+pub fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    }
+}
+
+/// Parameters of the operator's creates and replaces: its field manager.
+pub fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
+/// One sentence for a Kubernetes client error. kube's own `Display` of an API error appends a
+/// `Debug` dump of the whole `Status`; a person needs the code, the reason and the message.
+pub fn describe_kube(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            let reason = if status.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", status.reason)
+            };
+            format!(
+                "the Kubernetes API answered {}{reason}: {}",
+                status.code,
+                status.message.trim_end_matches('.')
+            )
+        }
+        kube::Error::HyperError(e) => format!("cannot reach the Kubernetes API: {e}"),
+        kube::Error::Service(e) => format!("cannot reach the Kubernetes API: {e}"),
+        other => other.to_string(),
+    }
+}
+
+/// How an error should be handled: terminal errors wait for the spec to change, transitional
+/// ones requeue soon, transient ones back off exponentially with jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
     /// The spec must change; retrying without a change cannot help.
@@ -34,14 +79,14 @@ impl ErrorClass {
     }
 }
 
-/// Why a reconcile failed.
+/// Why a reconcile failed. The `Display` of each is a sentence a person can read in a log.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A call to the Kubernetes API failed.
-    #[error("Kubernetes API call failed: {0}")]
+    #[error("{}", describe_kube(.0))]
     Kube(#[source] kube::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
+    /// Adding or removing the finalizer failed, or the apply or cleanup it wraps did.
+    #[error("{}", describe_finalizer(.0))]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// An object arrived without the metadata every stored object has.
     #[error("object has no {0}")]
@@ -54,6 +99,17 @@ pub enum Error {
     Missing(&'static str),
 }
 
+fn describe_finalizer(error: &kube::runtime::finalizer::Error<Error>) -> String {
+    use kube::runtime::finalizer::Error as F;
+    match error {
+        F::ApplyFailed(e) => e.to_string(),
+        F::CleanupFailed(e) => format!("cleaning up: {e}"),
+        F::AddFinalizer(e) => format!("cannot add the finalizer: {}", describe_kube(e)),
+        F::RemoveFinalizer(e) => format!("cannot remove the finalizer: {}", describe_kube(e)),
+        other => other.to_string(),
+    }
+}
+
 impl Error {
     /// Short label for metrics and Events.
     pub fn label(&self) -> &'static str {
@@ -64,6 +120,27 @@ impl Error {
             Error::Aws(_) => "aws",
             Error::Missing(_) => "missing_reference",
         }
+    }
+
+    /// The error inside the finalizer's apply or cleanup, if that is where it happened.
+    pub fn inner(&self) -> &Error {
+        match self {
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.inner(),
+                _ => self,
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether the error happened while cleaning up a deleted object.
+    pub fn during_cleanup(&self) -> bool {
+        matches!(
+            self,
+            Error::Finalizer(inner)
+                if matches!(inner.as_ref(), kube::runtime::finalizer::Error::CleanupFailed(_))
+        )
     }
 
     /// How the error is handled.

@@ -1,12 +1,14 @@
 //! The report step shared by all reconcilers: conditions from a validation outcome,
 //! `observedGeneration`, and a status patch that is skipped when nothing changed.
 
-use super::Error;
 use super::validate::{InvalidSpec, describe};
+use super::{Context, Error};
 use crate::api::conditions::{self, ConditionUpdate, Status, reason};
-use crate::api::{AppStatus, DeploymentStatus, DomainStatus};
+use crate::api::{App, AppStatus, Deployment, DeploymentStatus, Domain, DomainStatus};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -17,10 +19,29 @@ pub trait ObjectStatus: Clone + Default + PartialEq + Serialize {
     fn conditions_mut(&mut self) -> &mut Vec<Condition>;
     /// The generation the status describes.
     fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    /// The conditions, to read.
+    fn conditions(&self) -> &[Condition];
+}
+
+/// A kind whose status the reconcilers write.
+pub trait Reported:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Serialize
+    + Send
+    + Sync
+    + 'static
+{
+    /// Its status type.
+    type Status: ObjectStatus;
+    /// Its status, when written.
+    fn status(&self) -> Option<&Self::Status>;
 }
 
 macro_rules! object_status {
-    ($($t:ty),*) => {$(
+    ($($kind:ty => $t:ty),*) => {$(
         impl ObjectStatus for $t {
             fn conditions_mut(&mut self) -> &mut Vec<Condition> {
                 &mut self.conditions
@@ -28,11 +49,74 @@ macro_rules! object_status {
             fn observed_generation_mut(&mut self) -> &mut Option<i64> {
                 &mut self.observed_generation
             }
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+        }
+
+        impl Reported for $kind {
+            type Status = $t;
+            fn status(&self) -> Option<&$t> {
+                self.status.as_ref()
+            }
         }
     )*};
 }
 
-object_status!(AppStatus, DeploymentStatus, DomainStatus);
+object_status!(App => AppStatus, Deployment => DeploymentStatus, Domain => DomainStatus);
+
+/// The conditions of a status.
+pub fn conditions_of<S: ObjectStatus>(status: &S) -> &[Condition] {
+    status.conditions()
+}
+
+/// Reports an invalid spec on `object`: `Ready=False, reason=InvalidSpec` naming every problem,
+/// and a Warning Event when that changed the status.
+pub async fn invalid_spec<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    problems: &[InvalidSpec],
+    ctx: &Context,
+) -> Result<(), Error> {
+    refusal(api, object, reason::INVALID_SPEC, describe(problems), ctx).await
+}
+
+/// Reports why the operator refuses to act on `object` until something changes: `Ready=False`
+/// with `reason` and `message`, the generation observed, and a Warning Event when that changed
+/// the status. Nothing else in the status moves.
+pub async fn refusal<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    reason: &'static str,
+    message: String,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let mut status = object.status().cloned().unwrap_or_default();
+    let generation = object.meta().generation;
+    conditions::set(
+        status.conditions_mut(),
+        ConditionUpdate {
+            type_: conditions::READY,
+            status: Status::False,
+            reason,
+            message: message.clone(),
+        },
+        generation,
+        ctx.clock.now(),
+    );
+    *status.observed_generation_mut() = generation;
+    if patch_status(api, &object.name_any(), object.status(), &status).await? {
+        ctx.publish(
+            &object.object_ref(&()),
+            super::events::EventType::Warning,
+            reason,
+            "Validate",
+            message,
+        )
+        .await;
+    }
+    Ok(())
+}
 
 /// Records the outcome of validation: `Ready=False, reason=InvalidSpec` with every problem, or
 /// `Ready=Unknown, reason=Accepted` with `accepted` as the message. Returns whether the status
@@ -81,7 +165,7 @@ where
         return Ok(false);
     }
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    api.patch_status(name, &super::patch_params(), &Patch::Merge(&patch))
         .await?;
     Ok(true)
 }

@@ -2,19 +2,20 @@
 //! Lease, run the three controllers, and shut down cleanly on SIGTERM or when leadership is lost.
 
 use super::context::Settings;
+use super::events::EventPublisher;
 use super::leader::LeaderElector;
 use super::{Context, Error, app, deployment, domain};
 use crate::api::{App, Deployment, Domain};
 use crate::aws::AwsServices;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AwsBackend, RunArgs};
+use crate::plan::naming;
 use crate::telemetry::{self, Health, Metrics};
 use anyhow::{Context as _, bail};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -57,7 +58,10 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
 /// Runs the operator until SIGTERM/SIGINT, or until leadership is lost (an error, so the pod
 /// restarts and rejoins the election).
 pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
-    let client = connect().await?;
+    let config = kube::Config::infer().await.context(
+        "no Kubernetes configuration: run in a pod with a service account, or set KUBECONFIG",
+    )?;
+    let client = connect(config.clone()).await?;
     check_crds(&client).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let aws = match args.aws_backend {
@@ -90,18 +94,29 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(forward_signals(shutdown_tx));
-    operate(client, &args, aws, clock, shutdown_rx).await
+    operate(config, &args, aws, clock, shutdown_rx).await
+}
+
+/// The operator's Kubernetes client: every request says `User-Agent: cygni/<version>`, so that
+/// the API server attributes to `cygni` also the writes its libraries make without a field
+/// manager (kube-runtime's finalizer patches); the operator's own writes name it explicitly.
+pub fn operator_client(mut config: kube::Config) -> anyhow::Result<Client> {
+    let agent = format!("{}/{}", super::FIELD_MANAGER, env!("CARGO_PKG_VERSION"));
+    let value = axum::http::HeaderValue::from_str(&agent).context("user agent")?;
+    config.headers.push((axum::http::header::USER_AGENT, value));
+    Client::try_from(config).context("invalid Kubernetes client configuration")
 }
 
 /// Serves health and metrics, wins the leader Lease (when enabled) and runs the controllers with
 /// the given client and AWS services until `shutdown` turns true or leadership is lost.
 pub async fn operate(
-    client: Client,
+    config: kube::Config,
     args: &RunArgs,
     aws: AwsServices,
     clock: Arc<dyn Clock>,
     shutdown_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let client = operator_client(config)?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let listener = tokio::net::TcpListener::bind(args.listen_addr)
@@ -121,10 +136,6 @@ pub async fn operate(
     };
 
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let reporter = Reporter {
-        controller: REPORTER.to_string(),
-        instance: Some(identity.clone()),
-    };
     let settings = Settings {
         defaults: args.defaults.clone(),
         policy: args.policy.clone(),
@@ -132,7 +143,7 @@ pub async fn operate(
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
-        Recorder::new(client.clone(), reporter),
+        EventPublisher::new(client.clone(), REPORTER, &identity),
         metrics.clone(),
         clock.clone(),
         settings,
@@ -141,12 +152,10 @@ pub async fn operate(
     health.set_ready(true);
 
     let elector = if args.leader_election {
-        let namespace = args
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
+        let namespace = lease_namespace(args);
         let elector = LeaderElector::new(
-            Api::<Lease>::namespaced(client.clone(), &namespace),
+            client.clone(),
+            &namespace,
             args.lease_name.clone(),
             identity,
             args.lease_duration,
@@ -185,21 +194,44 @@ pub async fn operate(
     outcome
 }
 
+/// Where the leader Lease lives when `--lease-namespace` (or `POD_NAMESPACE`) is not set, outside
+/// a pod: the namespace the documented chart install uses, so that an operator started by hand
+/// against a cluster where the chart runs competes for the same Lease instead of acting beside it.
+pub const DEFAULT_LEASE_NAMESPACE: &str = "cygni-system";
+
+/// The namespace of the pod's service account, in a pod.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The Lease namespace: `--lease-namespace` (or `POD_NAMESPACE`, which the chart sets), else the
+/// pod's namespace, else [`DEFAULT_LEASE_NAMESPACE`]. The client's namespace (a kubeconfig
+/// context's) is never used: it differs from one user to the next.
+pub fn lease_namespace(args: &RunArgs) -> String {
+    args.lease_namespace
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| DEFAULT_LEASE_NAMESPACE.to_string())
+}
+
 /// Builds a client from the in-cluster service account or `KUBECONFIG`, and proves the API server
 /// answers, so a wrong or unreachable cluster is one clear line at startup.
-async fn connect() -> anyhow::Result<Client> {
-    let config = kube::Config::infer().await.context(
-        "no Kubernetes configuration: run in a pod with a service account, or set KUBECONFIG",
-    )?;
+async fn connect(config: kube::Config) -> anyhow::Result<Client> {
     let url = config.cluster_url.clone();
-    let client = Client::try_from(config).context("invalid Kubernetes client configuration")?;
+    let client = operator_client(config)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(version)) => {
             tracing::info!(%url, version = %version.git_version, "connected to the Kubernetes API");
             Ok(client)
         }
-        Ok(Err(error)) => Err(anyhow::Error::new(error))
-            .with_context(|| format!("cannot reach the Kubernetes API server at {url}")),
+        Ok(Err(error)) => bail!(
+            "cannot reach the Kubernetes API server at {url}: {}",
+            super::describe_kube(&error)
+        ),
         Err(_) => bail!(
             "cannot reach the Kubernetes API server at {url}: no answer within {}s",
             CONNECT_TIMEOUT.as_secs()
@@ -243,10 +275,7 @@ async fn check_crds(client: &Client) -> anyhow::Result<()> {
             }
             // A namespaced RBAC setup may forbid cluster-wide lists; the controllers will tell.
             Some(kube::Error::Api(status)) if status.code == 403 => {}
-            Some(other) => {
-                return Err(anyhow::Error::new(other))
-                    .with_context(|| format!("cannot read {crd}"));
-            }
+            Some(other) => bail!("cannot read {crd}: {}", super::describe_kube(&other)),
         }
     }
     Ok(())
@@ -321,7 +350,7 @@ fn deployments_of(app: App) -> Vec<ObjectRef<Deployment>> {
     revisions.dedup();
     revisions
         .into_iter()
-        .map(|r| ObjectRef::new(&format!("{}-{r}", app.name_any())).within(&namespace))
+        .map(|r| ObjectRef::new(&naming::deployment_name(&app.name_any(), r)).within(&namespace))
         .collect()
 }
 

@@ -10,7 +10,10 @@
 //! slot, the slots swap roles and the old one scales to zero after the strategy's delay.
 
 use super::naming::{AppIdentity, free_priority};
-use crate::api::app::{LoadBalancerStatus, RevisionTaskDefinition, SlotName, SlotStatus};
+use super::routing::rule_conditions;
+use crate::api::app::{
+    EcsRolloutState, LoadBalancerStatus, RevisionTaskDefinition, SlotName, SlotStatus,
+};
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;
@@ -74,8 +77,8 @@ pub struct Observed {
     pub b: ObservedSlot,
     /// The App's listener rule.
     pub rule: Option<Rule>,
-    /// Priorities of the listener's other rules.
-    pub used_priorities: Vec<i32>,
+    /// The listener's other rules (their priorities are taken; their conditions may clash).
+    pub other_rules: Vec<Rule>,
 }
 
 impl Observed {
@@ -210,24 +213,29 @@ impl Change {
             Change::CreateDeployment { .. } | Change::PruneDeployments { .. }
         )
     }
+}
 
-    /// A few words for Events and logs.
-    pub fn describe(&self) -> String {
+/// A few words for Events and logs, e.g. `update service shop-web-1a2b3c4d-a (desired count 4)`.
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Change::CreateDeployment { revision } => {
-                format!("create Deployment for revision {revision}")
+                write!(f, "create Deployment for revision {revision}")
             }
-            Change::PruneDeployments { revisions } => format!("prune revisions {revisions:?}"),
+            Change::PruneDeployments { revisions } => {
+                let list: Vec<String> = revisions.iter().map(ToString::to_string).collect();
+                write!(f, "prune revisions {}", list.join(", "))
+            }
             Change::RegisterTaskDefinition { input, .. } => {
-                format!("register task definition {}", input.family)
+                write!(f, "register task definition {}", input.family)
             }
             Change::CreateTargetGroup { input, .. } => {
-                format!("create target group {}", input.name)
+                write!(f, "create target group {}", input.name)
             }
             Change::ModifyTargetGroup { slot, .. } => {
-                format!("restore health check of slot {slot:?}")
+                write!(f, "restore the health check of slot {slot}")
             }
-            Change::CreateService { input, .. } => format!("create service {}", input.name),
+            Change::CreateService { input, .. } => write!(f, "create service {}", input.name),
             Change::UpdateService { update, .. } => {
                 let mut what = Vec::new();
                 if update.task_definition_arn.is_some() || update.network.is_some() {
@@ -242,13 +250,17 @@ impl Change {
                 if update.health_check_grace_period_seconds.is_some() {
                     what.push("grace period".to_string());
                 }
-                format!("update service {} ({})", update.name, what.join(", "))
+                write!(f, "update service {} ({})", update.name, what.join(", "))
             }
             Change::CreateRule { priority, .. } => {
-                format!("create listener rule at priority {priority}")
+                write!(f, "create listener rule at priority {priority}")
             }
             Change::ModifyRule { weights, .. } => {
-                format!("set listener rule (weights {weights:?})")
+                let list: Vec<String> = weights
+                    .iter()
+                    .map(|(slot, weight)| format!("{slot} {weight}%"))
+                    .collect();
+                write!(f, "set listener rule weights to {}", list.join(", "))
             }
         }
     }
@@ -954,21 +966,6 @@ fn update(
     }
 }
 
-/// The rule's conditions: the App's hosts and the Ready Domains' hostnames, and its paths.
-pub fn rule_conditions(spec: &AppSpec, domain_hosts: &[String]) -> RuleConditions {
-    let mut hosts: Vec<String> = Vec::new();
-    for host in spec.routing.hosts.iter().chain(domain_hosts) {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    RuleConditions {
-        host_headers: hosts,
-        path_patterns: spec.routing.paths.clone(),
-    }
-}
-
 fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut Vec<Change>) {
     let conditions = rule_conditions(inputs.spec, inputs.domain_hosts);
     // A slot is in the forward action when it has (or is getting) a target group.
@@ -1020,10 +1017,13 @@ fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut V
                 .routing
                 .priority
                 .or_else(|| {
-                    free_priority(
-                        inputs.identity.preferred_priority(),
-                        &inputs.observed.used_priorities,
-                    )
+                    let used: Vec<i32> = inputs
+                        .observed
+                        .other_rules
+                        .iter()
+                        .filter_map(|r| r.priority)
+                        .collect();
+                    free_priority(inputs.identity.preferred_priority(), &used)
                 })
                 .unwrap_or(1);
             changes.push(Change::CreateRule {
@@ -1094,7 +1094,7 @@ pub fn forward(
 
 fn status_in_progress(status: &AppStatus) -> bool {
     conditions::find(&status.conditions, conditions::PROGRESSING)
-        .is_some_and(|c| c.status == "True")
+        .is_some_and(|c| Status::True.is(&c.status))
 }
 
 /// Fills the observed part of the status and the conditions.
@@ -1142,16 +1142,16 @@ fn report(
             slot_state.task_definition_arn = Some(service.task_definition_arn.clone());
             slot_state.desired = service.desired_count;
             slot_state.running = service.running_count;
-            slot_state.rollout_state = primary(service).and_then(|d| d.rollout_state).map(|s| {
-                match s {
-                    RolloutState::InProgress => "IN_PROGRESS",
-                    RolloutState::Completed => "COMPLETED",
-                    RolloutState::Failed => "FAILED",
-                }
-                .to_string()
-            });
+            slot_state.rollout_state =
+                primary(service)
+                    .and_then(|d| d.rollout_state)
+                    .map(|s| match s {
+                        RolloutState::InProgress => EcsRolloutState::InProgress,
+                        RolloutState::Completed => EcsRolloutState::Completed,
+                        RolloutState::Failed => EcsRolloutState::Failed,
+                    });
             slot_state.healthy = seen.healthy_targets.unwrap_or(
-                if slot_state.rollout_state.as_deref() == Some("COMPLETED") {
+                if slot_state.rollout_state == Some(EcsRolloutState::Completed) {
                     service.running_count
                 } else {
                     0
@@ -1181,7 +1181,7 @@ fn report(
     let active_state = slot_status(status, active).cloned();
     let serving = active_state
         .as_ref()
-        .is_some_and(|s| s.rollout_state.as_deref() == Some("COMPLETED") && s.weight == 100);
+        .is_some_and(|s| s.rollout_state == Some(EcsRolloutState::Completed) && s.weight == 100);
     let converged = changes.iter().all(|c| !c.is_aws());
     let rolled_out = status.stable_revision == Some(current.number);
     let failed = status.failed_revision == Some(current.number)
@@ -1201,7 +1201,7 @@ fn report(
                 status
                     .failure_message
                     .clone()
-                    .unwrap_or_else(|| format!("{:?}", current.phase)),
+                    .unwrap_or_else(|| current.phase.to_string()),
                 status
                     .stable_revision
                     .map_or("none".to_string(), |r| r.to_string())

@@ -81,7 +81,7 @@ fn empty_aws() -> Observed {
         a: ObservedSlot::default(),
         b: ObservedSlot::default(),
         rule: None,
-        used_priorities: vec![],
+        other_rules: vec![],
     }
 }
 
@@ -162,7 +162,7 @@ fn slot_state(slot: SlotName, revision: i64, task: &str, weight: i32) -> SlotSta
         running: 4,
         healthy: 4,
         weight,
-        rollout_state: Some("COMPLETED".into()),
+        rollout_state: Some(crate::api::app::EcsRolloutState::Completed),
         requested_revision: Some(revision),
         scale_down_at: None,
     }

@@ -3,3 +3,4 @@
 
 pub mod app;
 pub mod naming;
+pub mod routing;

@@ -1,6 +1,8 @@
-//! Deterministic AWS names and tags for an App, derived from its namespace, name and UID, within
-//! each service's naming rules. The same App always maps to the same names, so a create retried
-//! after a crash finds the first resource instead of making a second (DESIGN.md principle 3).
+//! Deterministic names and tags derived from an App, within each system's naming rules: its AWS
+//! resources (from its namespace, name and UID) and its Deployment objects and labels (from its
+//! name). The same App always maps to the same names, so a create retried after a crash finds
+//! the first resource instead of making a second; any legal App name (253 characters) in any
+//! namespace (63) gives valid names, shortened with a hash where a limit is tighter.
 
 use crate::api::AppTemplate;
 use crate::api::app::SlotName;
@@ -16,6 +18,14 @@ const TARGET_GROUP_NAME_MAX: usize = 32;
 const CLIENT_TOKEN_MAX: usize = 36;
 /// ALB listener rule priorities.
 const PRIORITY_MAX: i32 = 50_000;
+/// Kubernetes object names (DNS subdomains).
+const OBJECT_NAME_MAX: usize = 253;
+/// Kubernetes label values.
+const LABEL_VALUE_MAX: usize = 63;
+/// AWS tag values (ECS and ELBv2).
+const TAG_VALUE_MAX: usize = 256;
+/// Hex characters of a hash that keep shortened names apart.
+const HASH_LEN: usize = 8;
 
 /// Who an App is, for naming and tagging.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,9 +39,15 @@ pub struct AppIdentity {
 }
 
 impl AppIdentity {
-    /// The `cygni.io/owner` tag value: `<namespace>/App/<name>`.
+    /// The `cygni.io/owner` tag value: `<namespace>/App/<name>`, the name shortened (with a hash
+    /// of it) when the whole would pass AWS's 256 characters. The UID tag identifies the App; this
+    /// one tells a person whose resource it is.
     pub fn owner(&self) -> String {
-        format!("{}/App/{}", self.namespace, self.name)
+        let prefix = format!("{}/App/", self.namespace);
+        format!(
+            "{prefix}{}",
+            shorten(&self.name, TAG_VALUE_MAX - prefix.len())
+        )
     }
 
     /// Tags put on every AWS resource of the App.
@@ -88,7 +104,7 @@ impl AppIdentity {
 
     /// Idempotency token for creating a slot's service with a given task definition.
     pub fn client_token(&self, slot: SlotName, task_definition_arn: &str) -> String {
-        let digest = Sha256::digest(format!("{}/{slot:?}/{task_definition_arn}", self.uid));
+        let digest = Sha256::digest(format!("{}/{slot}/{task_definition_arn}", self.uid));
         hex(&digest)[..CLIENT_TOKEN_MAX].to_string()
     }
 
@@ -100,6 +116,36 @@ impl AppIdentity {
         // Keep the low 1000 priorities for rules people write by hand.
         1_000 + i32::try_from(n % u32::try_from(PRIORITY_MAX - 1_000).unwrap_or(1)).unwrap_or(0)
     }
+}
+
+/// The name of an App's Deployment for one revision: `<app>-<revision>`, or, when that would pass
+/// 253 characters, the App's name shortened with a hash of it: `<app prefix>-<hash>-<revision>`.
+pub fn deployment_name(app: &str, revision: i64) -> String {
+    let suffix = format!("-{revision}");
+    format!("{}{suffix}", shorten(app, OBJECT_NAME_MAX - suffix.len()))
+}
+
+/// The value of the `cygni.io/app` label on an App's Deployments: the App's name, or, past a
+/// label's 63 characters, its name shortened with a hash of it. The App's Deployments are also
+/// told apart by their owner reference, so two long names sharing a label never mix.
+pub fn app_label(app: &str) -> String {
+    shorten(app, LABEL_VALUE_MAX)
+}
+
+/// `text` if it has at most `max` characters, else its first characters, without a trailing `.`
+/// or `-`, then `-` and a hash of the whole text: unique, deterministic, and still a valid DNS
+/// subdomain, label value or tag when `text` is one.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let hash = &hex(&Sha256::digest(text.as_bytes()))[..HASH_LEN];
+    let mut keep = max.saturating_sub(HASH_LEN + 1).min(text.len());
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let stem = text[..keep].trim_end_matches(['.', '-']);
+    format!("{stem}-{hash}")
 }
 
 /// The first priority at or after `preferred` (wrapping) that no other rule uses.
@@ -202,6 +248,72 @@ mod tests {
             app("shop", "web").target_group_name(SlotName::A),
             other.target_group_name(SlotName::A)
         );
+    }
+
+    /// The longest legal names: a 63-character namespace and a 253-character App name.
+    fn longest() -> AppIdentity {
+        let name = format!("{}.{}", "a".repeat(126), "b-c".repeat(42));
+        assert_eq!(name.len(), 253);
+        app(&"n".repeat(63), &name)
+    }
+
+    fn is_dns_subdomain(name: &str) -> bool {
+        name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    }
+
+    #[test]
+    fn every_derived_name_is_valid_for_the_longest_legal_app() {
+        let id = longest();
+        for slot in [SlotName::A, SlotName::B] {
+            let tg = id.target_group_name(slot);
+            assert!(tg.len() <= 32, "{tg}");
+            let service = id.service_name(slot);
+            assert!(service.len() <= 255 && !service.contains('.'), "{service}");
+        }
+        assert!(id.family().len() <= 255);
+        for tag in id.tags() {
+            assert!(tag.value.len() <= 256, "{}: {}", tag.key, tag.value.len());
+        }
+        assert_eq!(id.owner().len(), 256);
+        for revision in [1, 99, i64::from(i32::MAX)] {
+            let name = deployment_name(&id.name, revision);
+            assert!(is_dns_subdomain(&name), "{name}");
+            assert!(name.ends_with(&format!("-{revision}")), "{name}");
+        }
+        let label = app_label(&id.name);
+        assert!(label.len() <= 63, "{label}");
+        assert!(
+            label.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && label.ends_with(|c: char| c.is_ascii_alphanumeric()),
+            "{label}"
+        );
+    }
+
+    #[test]
+    fn short_names_are_kept_as_they_are() {
+        assert_eq!(deployment_name("web", 3), "web-3");
+        assert_eq!(app_label("web"), "web");
+        assert_eq!(app("shop", "web").owner(), "shop/App/web");
+        let exact = "x".repeat(251);
+        assert_eq!(deployment_name(&exact, 1), format!("{exact}-1"));
+        assert_eq!(app_label(&"y".repeat(63)), "y".repeat(63));
+    }
+
+    #[test]
+    fn long_names_that_share_a_prefix_stay_apart() {
+        let a = format!("{}-one", "p".repeat(250));
+        let b = format!("{}-two", "p".repeat(250));
+        assert_ne!(deployment_name(&a, 1), deployment_name(&b, 1));
+        assert_ne!(app_label(&a), app_label(&b));
+        assert_ne!(app("ns", &a).owner(), app("ns", &b).owner());
     }
 
     #[test]

@@ -223,8 +223,10 @@ async fn fifty_apps_converge_under_throttling_and_server_errors_without_duplicat
         );
     }
     for i in 0..50 {
-        env.apply_app(&format!("app-{i:02}"), minimal("nginx:1.27"))
-            .await;
+        // One path each: Apps with the same routes on one listener are a conflict.
+        let mut spec = minimal("nginx:1.27");
+        spec["routing"] = serde_json::json!({"paths": [format!("/app-{i:02}/*")]});
+        env.apply_app(&format!("app-{i:02}"), spec).await;
     }
     let mut ids = Vec::new();
     for i in 0..50 {

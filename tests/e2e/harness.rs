@@ -60,6 +60,8 @@ impl Operator {
 /// One test's world: a namespace on a Kubernetes API with the operator running, and AWS.
 pub struct Env {
     cluster: Cluster,
+    /// How to reach the API; operators build their own client from it.
+    config: kube::Config,
     pub client: Client,
     pub namespace: String,
     pub aws: AwsSim,
@@ -96,10 +98,12 @@ impl Env {
                 args.operator = false;
                 let playground = Playground::start(&args).await.expect("playground starts");
                 let client = playground.client();
+                let config = playground.config();
                 let aws = playground.aws().clone();
                 let defaults = playground.operator_defaults().clone();
                 Env {
                     cluster: Cluster::Simulated(Box::new(playground)),
+                    config,
                     client,
                     namespace,
                     aws,
@@ -126,7 +130,7 @@ impl Env {
         )
         .await
         .expect("kubeconfig is usable");
-        let client = Client::try_from(config).expect("client");
+        let client = Client::try_from(config.clone()).expect("client");
         let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
             Api::all(client.clone());
         for definition in crd::all() {
@@ -153,6 +157,7 @@ impl Env {
         let (aws, defaults) = AwsSim::playground(SimConfig::playground(clock));
         Env {
             cluster: Cluster::Real,
+            config,
             client,
             namespace,
             aws,
@@ -192,9 +197,9 @@ impl Env {
             self.aws.services(),
             PlaygroundArgs::for_tests(SPEED, RESYNC).retry,
         );
-        let client = self.client.clone();
+        let config = self.config.clone();
         let task = tokio::spawn(async move {
-            cygni::controller::runtime::operate(client, &args, services, Arc::new(SystemClock), rx)
+            cygni::controller::runtime::operate(config, &args, services, Arc::new(SystemClock), rx)
                 .await
         });
         Operator { shutdown, task }

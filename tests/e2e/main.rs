@@ -3,5 +3,10 @@
 //! the real cluster of `CYGNI_TEST_KUBECONFIG` (see [`harness`]).
 
 mod convergence;
+mod errors;
+mod events;
 mod harness;
+mod names;
 mod recovery;
+mod routing;
+mod leader;

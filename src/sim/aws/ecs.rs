@@ -1295,10 +1295,17 @@ impl Ecs for SimEcs {
     }
 
     async fn delete_service(&self, cluster: &str, name: &str) -> AwsResult<()> {
-        self.sim
+        // The trait's contract, as the SDK adapter keeps it: a service that is gone, or whose
+        // cluster is, is deleted.
+        match self
+            .sim
             .call(ECS, "DeleteService", true, |w| {
                 w.ecs_delete_service(cluster, name)
             })
             .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
     }
 }

@@ -206,6 +206,25 @@ impl ApiServer {
         server
     }
 
+    /// Creates a namespace, as `kubectl create namespace` would; one that exists is left alone.
+    pub fn create_namespace(&self, name: &str) -> Result<(), ApiError> {
+        let options = WriteOptions {
+            field_manager: "cygni-playground".into(),
+            ..WriteOptions::default()
+        };
+        self.with_store_mut(|store| {
+            let namespaces = store
+                .registry
+                .find("", "v1", "namespaces")
+                .ok_or(ApiError::NoSuchResource)?;
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            match ops::create(store, &namespaces, None, body, &options) {
+                Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+                Err(error) => Err(error),
+            }
+        })
+    }
+
     /// Sends watch bookmarks this often (default 5 s) to watches that allow them.
     pub fn with_bookmark_interval(self, every: Duration) -> Self {
         if let Ok(mut interval) = self.inner.bookmark_interval.lock() {
@@ -401,16 +420,21 @@ impl RunningServer {
 
     /// A kube client for this server (default namespace `default`).
     pub fn client(&self) -> kube::Client {
+        match kube::Client::try_from(self.config()) {
+            Ok(client) => client,
+            Err(error) => unreachable!("a plain-http kube client cannot fail to build: {error}"),
+        }
+    }
+
+    /// A client configuration for the API (plain HTTP, namespace `default`).
+    pub fn config(&self) -> kube::Config {
         let uri: axum::http::Uri = match self.url().parse() {
             Ok(uri) => uri,
             Err(_) => unreachable!("an http URL of a socket address always parses"),
         };
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
-        match kube::Client::try_from(config) {
-            Ok(client) => client,
-            Err(error) => unreachable!("a plain-http kube client cannot fail to build: {error}"),
-        }
+        config
     }
 
     /// Stops serving: open watches end, the listener closes, and background work stops.

@@ -1053,8 +1053,18 @@ fn is_dns_label(text: &str) -> bool {
         && !text.ends_with('-')
 }
 
+/// A DNS-1123 subdomain as the API server checks it: at most 253 characters matching the
+/// subdomain pattern; the parts between dots have no length limit of their own (unlike DNS).
 fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(is_dns_label)
+    text.len() <= 253
+        && text.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
 }
 
 /// ObjectMeta validation of the name (and of a CRD's name).
@@ -1281,6 +1291,12 @@ mod tests {
         assert!(!is_dns_subdomain("Web"));
         assert!(!is_dns_subdomain("web_1"));
         assert!(!is_dns_subdomain("-web"));
+        assert!(!is_dns_subdomain("web..x"));
+        assert!(
+            is_dns_subdomain(&format!("{}.b", "a".repeat(100))),
+            "a part longer than 63 characters is fine in a name"
+        );
+        assert!(!is_dns_subdomain(&"a".repeat(254)));
         assert!(is_dns_label("kube-system"));
         assert!(!is_dns_label("a.b"));
     }

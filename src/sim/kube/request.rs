@@ -153,8 +153,12 @@ impl Form {
     }
 }
 
+/// The manager a real API server records for a write with neither `fieldManager` nor a user agent.
+const UNKNOWN_MANAGER: &str = "unknown";
+
 /// The field manager of a request: `fieldManager`, else the user agent's program name, as the
-/// server derives it (`kubectl/v1.36.0 (linux/amd64)` gives `kubectl`).
+/// server derives it (`kubectl/v1.36.0 (linux/amd64)` gives `kubectl`), else `unknown`, which is
+/// what a real server records for a client that sends neither.
 pub fn field_manager(query: &Query, user_agent: &str) -> Result<String, ApiError> {
     if let Some(manager) = query.get("fieldManager") {
         if manager.chars().count() > 128 {
@@ -164,8 +168,19 @@ pub fn field_manager(query: &Query, user_agent: &str) -> Result<String, ApiError
         }
         return Ok(manager.to_string());
     }
-    let program = user_agent.split('/').next().unwrap_or_default().trim();
-    Ok(program.chars().take(128).collect())
+    let program: String = user_agent
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
+    Ok(if program.trim().is_empty() {
+        UNKNOWN_MANAGER.to_string()
+    } else {
+        program
+    })
 }
 
 #[cfg(test)]
@@ -227,5 +242,6 @@ mod tests {
         );
         let q = Query::parse(Some("fieldManager=cygni"));
         assert_eq!(field_manager(&q, "kube/5").unwrap(), "cygni");
+        assert_eq!(field_manager(&Query::parse(None), "").unwrap(), "unknown");
     }
 }
