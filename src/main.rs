@@ -51,6 +51,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`cygni crds | head`): nothing is wrong, stop quietly.
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
@@ -60,18 +62,29 @@ fn main() -> ExitCode {
 
 fn crds(write: Option<PathBuf>) -> anyhow::Result<()> {
     use cygni::api::crd;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     match write {
-        None => print!("{}", crd::render_all()?),
+        None => out.write_all(crd::render_all()?.as_bytes())?,
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
             for definition in crd::all() {
                 let path = dir.join(crd::file_name(&definition));
                 std::fs::write(&path, crd::to_yaml(&definition)?)?;
-                println!("wrote {}", path.display());
+                writeln!(out, "wrote {}", path.display())?;
             }
         }
     }
+    out.flush()?;
     Ok(())
+}
+
+/// Whether an error is a write to a pipe whose reader has gone.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// The error and its causes on one line, without repeating a cause its parent already quotes.

@@ -109,3 +109,61 @@ fn sim_backend_is_accepted_and_still_needs_a_cluster() {
         "{stderr}"
     );
 }
+
+#[test]
+fn crds_into_a_pipe_whose_reader_is_gone_exits_quietly() {
+    let mut child = cygni()
+        .arg("crds")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cygni runs");
+    // Close the reading end before anything is read, as `| head -0` would.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("cygni exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit status {:?}: {stderr}", output.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn logs_have_no_colours_when_not_written_to_a_terminal() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("cygni-cli-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut child = cygni()
+        .args(["playground", "--port", "0", "--listen-addr", "127.0.0.1:0", "--kubeconfig"])
+        .arg(dir.join("kubeconfig"))
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cygni runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        let done = line.contains("controllers running");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("controllers running")),
+        "the playground logged: {lines:?}"
+    );
+    for line in &lines {
+        assert!(!line.contains('\u{1b}'), "ANSI escape in {line:?}");
+    }
+}

@@ -90,25 +90,30 @@ pub struct DeploymentSpec {
     /// Analysis metrics this rollout uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
-    /// Set when this revision re-applies the snapshot of an earlier one (`cygni rollback`).
+    /// Set when this revision re-applies the snapshot of an earlier one (a rollback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub rollback_of: Option<i64>,
-    /// Hold the rollout at its current step (`cygni pause`); clearing it resumes.
+    /// Hold a canary or blue-green rollout at its current step; clearing it resumes. Canary and
+    /// blue-green steps are not decided in this release, so it has no effect yet.
     #[serde(default)]
     pub paused: bool,
-    /// Stop the rollout and return all traffic to the stable revision (`cygni abort`).
+    /// Stop a canary or blue-green rollout and return all traffic to the stable revision. No effect
+    /// in this release, which decides rolling rollouts only.
     #[serde(default)]
     pub abort: bool,
-    /// Skip all remaining steps and analysis and send 100% to this revision (`cygni promote --full`).
+    /// Skip all remaining steps and analysis and send 100% to this revision. No effect in this
+    /// release, which decides rolling rollouts only.
     #[serde(default)]
     pub promote_full: bool,
-    /// Treat the step with this index as complete, ending a pause without duration
-    /// (`cygni promote`). Has no effect once the rollout is past that step.
+    /// Treat the canary step with this index as complete, ending a pause without duration. Has no
+    /// effect once the rollout is past that step, nor in this release, which decides rolling
+    /// rollouts only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub promote_step: Option<i32>,
-    /// Increment to retry an aborted or failed rollout from its first step (`cygni retry`).
+    /// Increment to retry an aborted or failed canary or blue-green rollout from its first step. No
+    /// effect in this release, which decides rolling rollouts only.
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub retry_attempt: i32,

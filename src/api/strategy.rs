@@ -134,7 +134,7 @@ pub struct CanaryStep {
 #[serde(rename_all = "camelCase")]
 pub struct PauseStep {
     /// How long to wait, e.g. `30s`, `5m`, `1h30m`. Omit it to wait until the Deployment is promoted
-    /// (`cygni promote`).
+    /// (its `spec.promoteStep` set to this step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h))+$"), length(max = 32))]
     pub duration: Option<String>,
@@ -154,7 +154,7 @@ pub struct AnalysisStep {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Seconds after the new slot is healthy (and pre-promotion analysis passed) before traffic
-    /// switches by itself. Omit to wait for `cygni promote`.
+    /// switches by itself. Omit to wait for the Deployment to be promoted (`spec.promoteFull`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 86400))]
     pub auto_promotion_seconds: Option<i32>,

@@ -1,5 +1,6 @@
 //! The one error type every AWS trait returns, with the classification the controllers act on
-//! (DESIGN.md principle 5): the SDK adapters and the simulator both map their failures into it.
+//! (terminal, transitional, transient; see docs/decisions.md): the SDK adapters and the simulator
+//! both map their failures into it.
 
 use crate::controller::ErrorClass;
 

@@ -13,7 +13,6 @@ use crate::plan::naming;
 use crate::telemetry::{self, Health, Metrics};
 use anyhow::{Context as _, bail};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
