@@ -451,7 +451,7 @@ fn default_render_grants_a_cluster_role_with_exactly_the_operator_verbs() {
     let lease_role = find(&all, "Role", "t-cygni-leader-election", Some("ops"));
     assert_eq!(
         permissions(lease_role),
-        expected_lease_permissions("t-cygni")
+        expected_lease_permissions("cygni-operator")
     );
     find(&all, "RoleBinding", "t-cygni-leader-election", Some("ops"));
 
@@ -505,7 +505,7 @@ fn watch_namespaces_render_one_role_per_namespace_and_no_cluster_role() {
     let lease_role = find(&all, "Role", "t-cygni-leader-election", Some("ops"));
     assert_eq!(
         permissions(lease_role),
-        expected_lease_permissions("t-cygni")
+        expected_lease_permissions("cygni-operator")
     );
 
     let deployment = find(&all, "Deployment", "t-cygni", Some("ops"));
@@ -559,7 +559,7 @@ fn deployment_runs_hardened_with_probes_on_the_metrics_port() {
         "fieldPath: metadata.name",
         "fieldPath: metadata.namespace",
         "- name: CYGNI_LEADER_ELECTION\n              value: \"true\"",
-        "- name: CYGNI_LEASE_NAME\n              value: \"t-cygni\"",
+        "- name: CYGNI_LEASE_NAME\n              value: \"cygni-operator\"",
     ] {
         assert!(
             deployment.text.contains(needle),
@@ -647,4 +647,74 @@ fn schema_rejects_unknown_and_invalid_values() {
             "--set {set} must be rejected by values.schema.json"
         );
     }
+}
+
+/// The NOTES `helm install` prints, rendered without a cluster.
+fn install_notes(extra: &[&str]) -> String {
+    let mut args = vec![
+        "install",
+        "t",
+        "charts/cygni",
+        "--dry-run=client",
+        "--namespace",
+        "cygni-system",
+    ];
+    args.extend_from_slice(extra);
+    let out = helm(&args);
+    out.split_once("NOTES:")
+        .map(|(_, notes)| notes.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn install_notes_warn_for_each_app_default_left_empty() {
+    let defaults = [
+        "ecs.cluster is empty",
+        "ecs.subnets is empty",
+        "ecs.securityGroups is empty",
+        "ecs.executionRoleArn is empty",
+        "loadBalancer.listenerArn is empty",
+    ];
+    let notes = install_notes(&[]);
+    for value in defaults {
+        assert!(notes.contains(value), "no NOTE for {value}:\n{notes}");
+    }
+    let complete = install_notes(&[
+        "--set",
+        "ecs.cluster=apps",
+        "--set",
+        "ecs.subnets={subnet-0a1b2c3d4e5f60718}",
+        "--set",
+        "ecs.securityGroups={sg-0123456789abcdef0}",
+        "--set",
+        "ecs.executionRoleArn=arn:aws:iam::111122223333:role/ecs-task-execution",
+        "--set",
+        "loadBalancer.listenerArn=arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shared/0123456789abcdef/0123456789abcdef",
+    ]);
+    for value in defaults {
+        assert!(!complete.contains(value), "{complete}");
+    }
+}
+
+#[test]
+fn the_lease_is_the_one_cygni_run_uses_outside_the_cluster() {
+    let rendered = helm(&["template", "t", "charts/cygni", "--namespace", "cygni-system"]);
+    let all = manifests(&rendered);
+    let deployment = find(&all, "Deployment", "t-cygni", Some("cygni-system"));
+    assert!(
+        deployment
+            .text
+            .contains("name: CYGNI_LEASE_NAME\n              value: \"cygni-operator\""),
+        "{}",
+        deployment.text
+    );
+    assert!(
+        !install_notes(&[]).contains("acts beside this release"),
+        "no warning when installed as documented"
+    );
+    let elsewhere = helm(&["install", "t", "charts/cygni", "--dry-run=client", "-n", "ops"]);
+    assert!(
+        elsewhere.contains("--lease-namespace ops --lease-name cygni-operator"),
+        "{elsewhere}"
+    );
 }

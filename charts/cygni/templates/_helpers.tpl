@@ -73,10 +73,11 @@ the tag defaulting to the chart's appVersion.
 {{- end }}
 
 {{/*
-Name of the leader-election Lease.
+Name of the leader-election Lease: by default the operator's own default, so that `cygni run`
+started by hand against the cluster competes for the same Lease instead of acting beside it.
 */}}
 {{- define "cygni.leaseName" -}}
-{{- default (include "cygni.fullname" .) .Values.leaderElection.leaseName }}
+{{- default "cygni-operator" .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/*
