@@ -698,7 +698,13 @@ fn install_notes_warn_for_each_app_default_left_empty() {
 
 #[test]
 fn the_lease_is_the_one_cygni_run_uses_outside_the_cluster() {
-    let rendered = helm(&["template", "t", "charts/cygni", "--namespace", "cygni-system"]);
+    let rendered = helm(&[
+        "template",
+        "t",
+        "charts/cygni",
+        "--namespace",
+        "cygni-system",
+    ]);
     let all = manifests(&rendered);
     let deployment = find(&all, "Deployment", "t-cygni", Some("cygni-system"));
     assert!(
@@ -712,7 +718,14 @@ fn the_lease_is_the_one_cygni_run_uses_outside_the_cluster() {
         !install_notes(&[]).contains("acts beside this release"),
         "no warning when installed as documented"
     );
-    let elsewhere = helm(&["install", "t", "charts/cygni", "--dry-run=client", "-n", "ops"]);
+    let elsewhere = helm(&[
+        "install",
+        "t",
+        "charts/cygni",
+        "--dry-run=client",
+        "-n",
+        "ops",
+    ]);
     assert!(
         elsewhere.contains("--lease-namespace ops --lease-name cygni-operator"),
         "{elsewhere}"

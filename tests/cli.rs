@@ -122,7 +122,11 @@ fn crds_into_a_pipe_whose_reader_is_gone_exits_quietly() {
     drop(child.stdout.take());
     let output = child.wait_with_output().expect("cygni exits");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit status {:?}: {stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "exit status {:?}: {stderr}",
+        output.status
+    );
     assert!(stderr.is_empty(), "{stderr}");
 }
 
@@ -132,7 +136,14 @@ fn logs_have_no_colours_when_not_written_to_a_terminal() {
     let dir = std::env::temp_dir().join(format!("cygni-cli-logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut child = cygni()
-        .args(["playground", "--port", "0", "--listen-addr", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "playground",
+            "--port",
+            "0",
+            "--listen-addr",
+            "127.0.0.1:0",
+            "--kubeconfig",
+        ])
         .arg(dir.join("kubeconfig"))
         .env("RUST_LOG", "info")
         .env_remove("NO_COLOR")
@@ -143,7 +154,10 @@ fn logs_have_no_colours_when_not_written_to_a_terminal() {
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }

@@ -1200,7 +1200,8 @@ fn report(
                 current.number,
                 status
                     .failure_message
-                    .clone()
+                    .as_deref()
+                    .map(|m| m.trim_end_matches('.').to_string())
                     .unwrap_or_else(|| current.phase.to_string()),
                 status
                     .stable_revision

@@ -62,7 +62,8 @@ async fn of_two_operators_with_the_default_lease_settings_exactly_one_acts() {
     };
     stopped.expect("leader").stop().await;
     env.set_image("web", "nginx:1.28").await;
-    env.wait_app("web", "Ready on revision 2", stable_at(2)).await;
+    env.wait_app("web", "Ready on revision 2", stable_at(2))
+        .await;
     let successor = holder(&env).await;
     assert_ne!(successor, leader);
     assert_eq!(

@@ -6,7 +6,7 @@ mod convergence;
 mod errors;
 mod events;
 mod harness;
+mod leader;
 mod names;
 mod recovery;
 mod routing;
-mod leader;
