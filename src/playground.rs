@@ -336,8 +336,10 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         args.speed
     );
     println!("  kubeconfig:  {kubeconfig}");
-    println!("  try:         KUBECONFIG={kubeconfig} kubectl apply -f examples/");
-    println!("               KUBECONFIG={kubeconfig} kubectl get cygni -w");
+    println!("  try:         export KUBECONFIG={kubeconfig}");
+    println!("               kubectl apply -f examples/");
+    println!("               kubectl get cygni");
+    println!("               kubectl get cxapp -w");
     println!(
         "  bad image:   set an App's image to one whose name contains `bad` to see the circuit breaker"
     );

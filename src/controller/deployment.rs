@@ -90,11 +90,30 @@ fn decide(
 ) {
     let generation = deployment.metadata.generation;
     status.observed_generation = generation;
-    if status.phase.is_terminal() {
-        return;
-    }
     let revision = deployment.spec.revision;
     let app_status = app.and_then(|a| a.status.as_ref());
+    if status.phase.is_terminal() {
+        // The phase is history; the sentence says what serves now.
+        if status.phase == DeploymentPhase::Succeeded
+            && let Some(stable) = app_status.and_then(|s| s.stable_revision)
+            && stable != revision
+        {
+            let message = format!("revision {revision} rolled out; revision {stable} serves now");
+            conditions::set(
+                &mut status.conditions,
+                ConditionUpdate {
+                    type_: conditions::READY,
+                    status: Status::True,
+                    reason: "Succeeded",
+                    message: message.clone(),
+                },
+                generation,
+                now,
+            );
+            status.message = Some(message);
+        }
+        return;
+    }
     let in_place = deployment.spec.strategy.kind() == StrategyKind::Rolling
         || app_status
             .is_none_or(|s| s.stable_revision.is_none() || s.stable_revision == Some(revision));

@@ -18,7 +18,6 @@ use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -367,11 +366,14 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn log_outcome<T: Debug, E: std::fmt::Display>(
-    outcome: Result<T, controller::Error<E, watcher::Error>>,
-) {
+async fn log_outcome<K, E>(
+    outcome: Result<(ObjectRef<K>, Action), controller::Error<E, watcher::Error>>,
+) where
+    K: Resource<DynamicType = ()>,
+    E: std::fmt::Display,
+{
     match outcome {
-        Ok(object) => tracing::debug!(?object, "reconciled"),
+        Ok((object, _)) => tracing::debug!(%object, "reconciled"),
         // Logged with its retry delay by error_policy.
         Err(controller::Error::ReconcilerFailed(..)) => {}
         // Deleted between being queued and reconciled: nothing is left to do.
@@ -385,7 +387,34 @@ async fn log_outcome<T: Debug, E: std::fmt::Display>(
         }
         // A failing watch (RBAC, an unreachable API server) stops all reconciles of its kind until
         // it recovers; the watcher retries with backoff, but the operator must say so.
-        Err(error) => tracing::warn!(%error, "watch failed; retrying"),
+        Err(controller::Error::QueueError(error)) => {
+            let error = describe_watch(&error);
+            tracing::warn!(%error, "watch failed; retrying")
+        }
+        Err(error) => tracing::warn!(%error, "controller failed; retrying"),
+    }
+}
+
+/// One sentence for a failed watch, without the `Debug` dump kube's errors carry.
+fn describe_watch(error: &watcher::Error) -> String {
+    match error {
+        watcher::Error::InitialListFailed(e) => {
+            format!(
+                "cannot list the objects to watch: {}",
+                super::describe_kube(e)
+            )
+        }
+        watcher::Error::WatchStartFailed(e) => {
+            format!("cannot start watching: {}", super::describe_kube(e))
+        }
+        watcher::Error::WatchFailed(e) => {
+            format!("the watch stream broke: {}", super::describe_kube(e))
+        }
+        watcher::Error::WatchError(status) => format!(
+            "the API server ended the watch with {} {}: {}",
+            status.code, status.reason, status.message
+        ),
+        other => other.to_string(),
     }
 }
 

@@ -39,8 +39,9 @@ pub fn outcome(revision: i64, app: Option<&AppStatus>) -> Outcome {
     if app.failed_revision == Some(revision) {
         let why = app
             .failure_message
-            .clone()
-            .unwrap_or_else(|| "ECS rejected the revision".to_string());
+            .as_deref()
+            .map_or("ECS rejected the revision", |m| m.trim_end_matches('.'))
+            .to_string();
         let stable = app
             .stable_revision
             .map_or("no revision".to_string(), |s| format!("revision {s}"));

@@ -205,20 +205,22 @@ impl Env {
         Operator { shutdown, task }
     }
 
-    /// Stops the operators, removes the test's namespace from a real cluster, and stops the
+    /// Removes the test's namespace from a real cluster, stops the operators, and stops the
     /// playground.
     pub async fn stop(self) {
+        // On a real cluster the namespace goes first, while the operators still run to remove
+        // the finalizers of what is deleted with it.
+        if let Cluster::Real = self.cluster {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let _ = namespaces
+                .delete(&self.namespace, &DeleteParams::default())
+                .await;
+        }
         for operator in self.operators {
             operator.stop().await;
         }
-        match self.cluster {
-            Cluster::Simulated(playground) => playground.stop().await.expect("playground stops"),
-            Cluster::Real => {
-                let namespaces: Api<Namespace> = Api::all(self.client.clone());
-                let _ = namespaces
-                    .delete(&self.namespace, &DeleteParams::default())
-                    .await;
-            }
+        if let Cluster::Simulated(playground) = self.cluster {
+            playground.stop().await.expect("playground stops");
         }
     }
 

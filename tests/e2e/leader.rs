@@ -72,6 +72,12 @@ async fn of_two_operators_with_the_default_lease_settings_exactly_one_acts() {
     );
     let standby = standby.expect("standby");
     assert!(!standby.finished(), "the successor keeps running");
+    // Deleted while an operator runs, so nothing is left behind with a finalizer.
+    env.apps()
+        .delete("web", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    env.wait_gone("web").await;
     standby.stop().await;
     env.stop().await;
 }
