@@ -51,7 +51,6 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Error
     let _timer = ctx.metrics.reconcile_started(KIND);
     let namespace = app.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
-    let key = super::runtime::object_key(app.as_ref());
     let result = finalizer(&api, FINALIZER, app.clone(), |event| async {
         match event {
             Finalizer::Apply(app) => apply(&app, &api, &ctx).await,
@@ -60,16 +59,7 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Error
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    match result {
-        Ok(action) => {
-            ctx.reconciled(&key);
-            Ok(action)
-        }
-        Err(error) => {
-            failure::report(&api, app.as_ref(), &error, &ctx).await;
-            Err(error)
-        }
-    }
+    failure::conclude(&api, app.as_ref(), result, &ctx).await
 }
 
 fn identity(app: &App) -> Result<AppIdentity, Error> {

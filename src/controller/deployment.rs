@@ -36,16 +36,8 @@ pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result
         .namespace()
         .ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    match apply(&deployment, &api, &namespace, &ctx).await {
-        Ok(action) => {
-            ctx.reconciled(&super::runtime::object_key(deployment.as_ref()));
-            Ok(action)
-        }
-        Err(error) => {
-            failure::report(&api, deployment.as_ref(), &error, &ctx).await;
-            Err(error)
-        }
-    }
+    let result = apply(&deployment, &api, &namespace, &ctx).await;
+    failure::conclude(&api, deployment.as_ref(), result, &ctx).await
 }
 
 async fn apply(

@@ -28,7 +28,6 @@ pub async fn reconcile(domain: Arc<Domain>, ctx: Arc<Context>) -> Result<Action,
         .ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<Domain> = Api::namespaced(ctx.client.clone(), &namespace);
     let apps: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
-    let key = super::runtime::object_key(domain.as_ref());
     let result = finalizer(&api, FINALIZER, domain.clone(), |event| async {
         match event {
             Finalizer::Apply(domain) => apply(&domain, &api, &apps, &ctx).await,
@@ -37,16 +36,7 @@ pub async fn reconcile(domain: Arc<Domain>, ctx: Arc<Context>) -> Result<Action,
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    match result {
-        Ok(action) => {
-            ctx.reconciled(&key);
-            Ok(action)
-        }
-        Err(error) => {
-            failure::report(&api, domain.as_ref(), &error, &ctx).await;
-            Err(error)
-        }
-    }
+    failure::conclude(&api, domain.as_ref(), result, &ctx).await
 }
 
 async fn apply(

@@ -8,6 +8,7 @@ use crate::api::conditions::{self, ConditionUpdate, Status, reason};
 use crate::aws::{AwsError, AwsErrorKind};
 use kube::ResourceExt;
 use kube::api::{Api, Patch};
+use kube::runtime::controller::Action;
 
 /// Consecutive failed reconciles (each already retried inside its AWS and Kubernetes calls)
 /// after which a transient failure is reported on the object. Terminal failures are reported at
@@ -144,11 +145,32 @@ fn action(error: &AwsError) -> String {
     format!("{prefix}:{}", error.operation)
 }
 
+/// The end of every reconcile: a success forgets the object's failures (its backoff starts
+/// again); a failure is reported on the object when it persists, and returned for the error
+/// policy to log and requeue.
+pub async fn conclude<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    result: Result<Action, Error>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    match result {
+        Ok(action) => {
+            ctx.reconciled(&super::runtime::object_key(object));
+            Ok(action)
+        }
+        Err(error) => {
+            report(api, object, &error, ctx).await;
+            Err(error)
+        }
+    }
+}
+
 /// Reports `error` on `object` when it persists: sets `Ready=False` with the failure's reason and
 /// sentence (only the conditions are written, on the object as it is now, so no other status
 /// field goes back to an older value) and publishes a Warning Event when the sentence is new.
 /// Problems while reporting are logged; the reconcile's own error is what the caller returns.
-pub async fn report<K: Reported>(api: &Api<K>, object: &K, error: &Error, ctx: &Context) {
+async fn report<K: Reported>(api: &Api<K>, object: &K, error: &Error, ctx: &Context) {
     let key = super::runtime::object_key(object);
     if !error.persists(ctx.failures(&key)) {
         return;

@@ -487,10 +487,13 @@ fn revision_running(
     arn: &str,
     requested: Option<i64>,
 ) -> Option<i64> {
-    let mut matching = registry.iter().filter(|t| t.arn == arn).map(|t| t.revision);
     match requested {
         Some(r) if registry.iter().any(|t| t.revision == r && t.arn == arn) => Some(r),
-        _ => matching.next_back(),
+        _ => registry
+            .iter()
+            .filter(|t| t.arn == arn)
+            .map(|t| t.revision)
+            .max(),
     }
 }
 
