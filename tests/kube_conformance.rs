@@ -2348,3 +2348,31 @@ async fn kubectl_delete_waits_until_a_finalizer_is_removed() {
     remover.await.expect("remover");
     assert!(gone(cluster.apps(), "web").await);
 }
+
+#[tokio::test]
+async fn writes_without_a_field_manager_are_recorded_under_the_user_agent_or_unknown() {
+    let cluster = Cluster::start().await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let body = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}});
+    let (status, _, created) = cluster
+        .raw(
+            "POST",
+            path,
+            &[("user-agent", "cygni/0.1.0 (linux)")],
+            Some(body("by-agent")),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"], "cygni",
+        "{created}"
+    );
+    let (status, _, created) = cluster
+        .raw("POST", path, &[], Some(body("by-nobody")))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "unknown"
+    );
+}

@@ -22,6 +22,8 @@ const SERIES_WINDOW: std::time::Duration = std::time::Duration::from_secs(6 * 60
 
 /// Longest object name (DNS subdomain).
 const NAME_MAX: usize = 253;
+/// Longest note the API server accepts (bytes).
+const NOTE_MAX: usize = 1024;
 
 /// Normal or Warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,7 +172,7 @@ impl EventPublisher {
             },
             action: Some(notice.action.to_string()),
             reason: Some(notice.reason.to_string()),
-            note: Some(notice.note.clone()),
+            note: Some(shorten_note(&notice.note)),
             type_: Some(notice.type_.as_str().to_string()),
             regarding: Some(regarding.clone()),
             related: notice.related.clone(),
@@ -203,6 +205,20 @@ fn key(regarding: &ObjectReference, notice: &Notice) -> Key {
             .as_ref()
             .map(|r| (part(&r.kind), part(&r.name), part(&r.uid))),
     }
+}
+
+/// The note as the API server accepts it: at most 1 KiB, cut at a character with ` ...` when
+/// longer (as the Kubernetes scheduler cuts its own).
+fn shorten_note(note: &str) -> String {
+    if note.len() <= NOTE_MAX {
+        return note.to_string();
+    }
+    const MORE: &str = " ...";
+    let mut keep = NOTE_MAX - MORE.len();
+    while !note.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{MORE}", &note[..keep])
 }
 
 fn within_window(last: jiff::Timestamp, now: jiff::Timestamp) -> bool {
@@ -266,6 +282,15 @@ mod tests {
             event_name("web", now),
             format!("web.{:x}", now.as_nanosecond())
         );
+    }
+
+    #[test]
+    fn notes_longer_than_the_api_server_takes_are_cut() {
+        let long = "é".repeat(700);
+        let note = shorten_note(&long);
+        assert!(note.len() <= NOTE_MAX, "{}", note.len());
+        assert!(note.ends_with(" ..."));
+        assert_eq!(shorten_note("short"), "short");
     }
 
     #[test]
