@@ -75,6 +75,9 @@ use serde::{Deserialize, Serialize};
 #[x_kube(validation = Rule::new(
     "!has(self.strategy) || !has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis) || self.strategy.blueGreen.prePromotionAnalysis.metrics.all(n, has(self.analysis) && self.analysis.metrics.exists(m, m.name == n))"
 ).message("every metric named by blueGreen.prePromotionAnalysis must be defined in spec.analysis.metrics").field_path(".strategy"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.strategy) || !has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.postPromotionAnalysis) || self.strategy.blueGreen.postPromotionAnalysis.metrics.all(n, has(self.analysis) && self.analysis.metrics.exists(m, m.name == n))"
+).message("every metric named by blueGreen.postPromotionAnalysis must be defined in spec.analysis.metrics").field_path(".strategy"))]
 pub struct AppSpec {
     /// The container to run.
     pub container: ContainerSpec,
@@ -522,6 +525,13 @@ pub struct AppStatus {
     /// URLs the App answers on.
     #[serde(default)]
     pub urls: Vec<String>,
+    /// Where the new revision of a blue-green rollout answers before the switch (the preview
+    /// listener), while it waits for promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    /// The App's rule on the preview listener, while a blue-green rollout has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_rule_arn: Option<String>,
 }
 
 /// The task definition of one revision.

@@ -33,9 +33,9 @@ const IMMUTABLE: &str =
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(
         name = "Step",
-        type_ = "integer",
-        json_path = ".status.currentStepIndex",
-        description = "Index of the strategy step being run"
+        type_ = "string",
+        json_path = ".status.currentStep",
+        description = "The step being run, e.g. 2/5 setWeight 50"
     ),
     printcolumn(
         name = "Weight",
@@ -47,7 +47,7 @@ const IMMUTABLE: &str =
         name = "Desired",
         type_ = "integer",
         json_path = ".status.desiredWeight",
-        priority = 1
+        description = "Traffic share the rollout asks for"
     ),
     printcolumn(
         name = "Message",
@@ -179,9 +179,14 @@ pub struct DeploymentStatus {
     /// Where the rollout is.
     #[serde(default)]
     pub phase: DeploymentPhase,
-    /// Index of the step being run.
+    /// Index of the step being run in the rollout's steps: a canary's steps as written, then
+    /// `setWeight 100` and the scale-down delay; a blue-green's preview, pre-promotion analysis,
+    /// promotion, switch, post-promotion analysis and scale-down delay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step_index: Option<i32>,
+    /// The step being run, for people: its number of all, and what it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step: Option<String>,
     /// When the current step started (pause timers count from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<Time>,
@@ -200,6 +205,9 @@ pub struct DeploymentStatus {
     /// The `retryAttempt` this status reflects.
     #[serde(default)]
     pub observed_retry_attempt: i32,
+    /// When a user paused the rollout (`spec.paused`); cleared on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Time>,
     /// A sentence on what is happening or why the rollout stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -211,6 +219,19 @@ pub struct DeploymentStatus {
     pub finished_at: Option<Time>,
 }
 
+/// Where the measurements of one metric stand.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AnalysisPhase {
+    /// Measurements are being taken.
+    Running,
+    /// Every measurement needed was taken within the failure limit.
+    Successful,
+    /// More measurements failed than the failure limit allows.
+    Failed,
+    /// No verdict could be reached (no data, or no way to measure); a person decides.
+    Inconclusive,
+}
+
 /// Measurements of one metric in one rollout.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -220,8 +241,8 @@ pub struct MetricResult {
     /// Step index the measurements belong to; absent for background metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_index: Option<i32>,
-    /// `Running`, `Successful`, `Failed` or `Error`.
-    pub phase: String,
+    /// Where the metric stands.
+    pub phase: AnalysisPhase,
     /// Measurements taken.
     #[serde(default)]
     pub count: i32,

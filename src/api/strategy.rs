@@ -25,6 +25,16 @@ pub struct Strategy {
     /// (optional) analysis and promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStrategy>,
+    /// Seconds a canary or blue-green step that waits on AWS (tasks becoming healthy, a weight
+    /// being read back from the listener) may take; past it the rollout fails and all traffic
+    /// returns to the stable revision. Pauses, promotion and analysis are not bound by it.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 30, max = 86400))]
+    pub progress_deadline_seconds: i32,
+}
+
+fn default_progress_deadline() -> i32 {
+    600
 }
 
 impl Default for Strategy {
@@ -33,6 +43,7 @@ impl Default for Strategy {
             rolling: Some(RollingStrategy::default()),
             canary: None,
             blue_green: None,
+            progress_deadline_seconds: default_progress_deadline(),
         }
     }
 }
@@ -102,31 +113,57 @@ pub struct CanaryStrategy {
     /// The steps, run in order. After the last one the new revision receives 100% and becomes stable.
     #[schemars(length(min = 1, max = 32))]
     pub steps: Vec<CanaryStep>,
-    /// Seconds to keep the previous revision running after all traffic left it, so in-flight
-    /// requests finish and a quick rollback stays cheap.
+    /// Seconds to keep the previous revision running at full size once all traffic is on the new
+    /// one: until then an abort moves all traffic back at once.
     #[serde(default = "default_scale_down_delay")]
     #[schemars(range(min = 0, max = 86400))]
     pub scale_down_delay_seconds: i32,
 }
 
-/// One canary step: set exactly one of `setWeight`, `pause` or `analysis`.
+/// One canary step: set exactly one of `setWeight`, `setCanaryScale`, `pause` or `analysis`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1"
-).message("each step sets exactly one of setWeight, pause or analysis"))]
+    "(has(self.setWeight) ? 1 : 0) + (has(self.setCanaryScale) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1"
+).message("each step sets exactly one of setWeight, setCanaryScale, pause or analysis"))]
 pub struct CanaryStep {
     /// Percentage of traffic (0-100) the new revision receives. The step completes once the weight
-    /// read back from the load balancer equals this value.
+    /// read back from the load balancer equals this value. Unless `setCanaryScale` said otherwise,
+    /// the new revision runs replicas x weight tasks (rounded up, at least one), started and
+    /// healthy before any traffic moves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub set_weight: Option<i32>,
+    /// How many tasks the new revision runs from this step on, whatever its weight; the step
+    /// completes once they are healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_canary_scale: Option<CanaryScale>,
     /// Wait for a duration, or until promoted when no duration is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseStep>,
     /// Run the named metrics of `spec.analysis` and continue only if they pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisStep>,
+}
+
+/// The size of the new revision's slot during a canary: set exactly one field.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "(has(self.replicas) ? 1 : 0) + (has(self.weight) ? 1 : 0) + (has(self.matchTrafficWeight) && self.matchTrafficWeight ? 1 : 0) == 1"
+).message("set exactly one of replicas, weight or matchTrafficWeight: true"))]
+pub struct CanaryScale {
+    /// This many tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+    /// This share (percent) of `spec.replicas`, rounded up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub weight: Option<i32>,
+    /// Back to following the traffic weight.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_traffic_weight: bool,
 }
 
 /// A pause in a rollout.
@@ -161,10 +198,26 @@ pub struct BlueGreenStrategy {
     /// Metrics that must pass against the new slot before traffic switches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<AnalysisStep>,
-    /// Seconds to keep the previous revision running after the switch.
+    /// Metrics that must pass once all traffic is on the new revision; a failure switches it
+    /// back to the previous one at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<AnalysisStep>,
+    /// Seconds to keep the previous revision running at full size after the switch: until then an
+    /// abort switches all traffic back at once.
     #[serde(default = "default_scale_down_delay")]
     #[schemars(range(min = 0, max = 86400))]
     pub scale_down_delay_seconds: i32,
+    /// ARN of the listener (usually a test port of the same ALB, reachable only from inside)
+    /// where the new revision answers before the switch. Defaults to the operator's preview
+    /// listener; without one there is no preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[^\s]+$"
+        ),
+        length(max = 2048)
+    )]
+    pub preview_listener_arn: Option<String>,
 }
 
 fn default_scale_down_delay() -> i32 {

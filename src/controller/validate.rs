@@ -4,6 +4,7 @@
 
 use crate::api::{AppSpec, DeploymentSpec, DomainSpec};
 use crate::config::{OperatorDefaults, Policy};
+use crate::rollout::steps::RolloutStep;
 use std::fmt;
 
 /// One problem with a spec: the field, what is wrong, and how to fix it.
@@ -162,42 +163,41 @@ pub fn app(
     }
 }
 
-/// A Deployment whose snapshot is internally consistent.
+/// A Deployment whose snapshot is internally consistent: its rollout steps, built once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedDeployment {
-    /// Pause durations of the canary steps, in seconds (`None` waits for promotion); empty for
-    /// other strategies.
-    pub pauses: Vec<Option<u64>>,
+    /// The steps of a canary or blue-green rollout; empty for `rolling`.
+    pub steps: Vec<RolloutStep>,
 }
 
-/// Checks what the schema cannot in a Deployment snapshot.
+/// Checks what the schema cannot in a Deployment snapshot, and builds its rollout steps.
 pub fn deployment(spec: &DeploymentSpec) -> Result<ValidatedDeployment, Vec<InvalidSpec>> {
     let mut problems = Vec::new();
-    let mut pauses = Vec::new();
-    if let Some(canary) = &spec.strategy.canary {
-        for (i, step) in canary.steps.iter().enumerate() {
-            let pause = step.pause.as_ref().and_then(|p| p.duration.as_deref());
-            match pause.map(crate::config::parse_duration) {
-                Some(Ok(d)) => pauses.push(Some(d.as_secs())),
-                Some(Err(e)) => problems.push(InvalidSpec::new(
-                    format!("spec.strategy.canary.steps[{i}].pause.duration"),
-                    e,
-                )),
-                None => pauses.push(None),
-            }
+    let steps = match crate::rollout::steps::of(&spec.strategy) {
+        Ok(steps) => steps,
+        Err(errors) => {
+            problems.extend(errors.into_iter().map(|e| {
+                InvalidSpec::new(
+                    format!("spec.strategy.canary.steps[{}].pause.duration", e.index),
+                    e.message,
+                )
+            }));
+            Vec::new()
         }
-    }
-    if let Some(step) = spec.promote_step {
-        let steps = spec.strategy.canary.as_ref().map_or(0, |c| c.steps.len());
-        if usize::try_from(step).map_or(true, |s| s >= steps.max(1)) {
-            problems.push(InvalidSpec::new(
-                "spec.promoteStep",
-                format!("there is no step {step}; promote the current step (see status.currentStepIndex)"),
-            ));
-        }
+    };
+    if let Some(step) = spec.promote_step
+        && problems.is_empty()
+        && usize::try_from(step).map_or(true, |s| s >= steps.len().max(1))
+    {
+        problems.push(InvalidSpec::new(
+            "spec.promoteStep",
+            format!(
+                "there is no step {step}; promote the current step (see status.currentStepIndex)"
+            ),
+        ));
     }
     if problems.is_empty() {
-        Ok(ValidatedDeployment { pauses })
+        Ok(ValidatedDeployment { steps })
     } else {
         Err(problems)
     }
@@ -431,7 +431,7 @@ mod tests {
             paused: false,
             abort: false,
             promote_full: false,
-            promote_step: Some(2),
+            promote_step: Some(4),
             retry_attempt: 0,
         };
         assert_eq!(deployment(&spec).unwrap_err()[0].field, "spec.promoteStep");
@@ -440,8 +440,13 @@ mod tests {
             ..spec
         };
         assert_eq!(
-            deployment(&ok).expect("valid").pauses,
-            vec![None, Some(300)]
+            deployment(&ok).expect("valid").steps,
+            vec![
+                RolloutStep::SetWeight(10),
+                RolloutStep::Pause(Some(std::time::Duration::from_secs(300))),
+                RolloutStep::SetWeight(100),
+                RolloutStep::ScaleDownDelay(std::time::Duration::from_secs(30)),
+            ]
         );
     }
 
