@@ -1,6 +1,7 @@
 //! Cygni: a Kubernetes operator that deploys container apps to Amazon ECS on Fargate, shifts traffic
 //! progressively and manages their domains. The binary in `main.rs` is a thin CLI over this library.
 
+pub mod analysis;
 pub mod api;
 pub mod aws;
 pub mod clock;

@@ -52,6 +52,24 @@ pub struct FailureLabels {
     pub class: String,
 }
 
+/// Labels of a rollout metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    /// `rolling`, `canary` or `blueGreen`.
+    pub strategy: String,
+    /// The Deployment phase, e.g. `Progressing` or `Aborted`.
+    pub phase: String,
+}
+
+/// Labels of a rollout step duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    /// `canary` or `blueGreen`.
+    pub strategy: String,
+    /// The step's kind, e.g. `setWeight`, `pause`, `analysis`.
+    pub step: String,
+}
+
 /// The operator's metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -63,6 +81,14 @@ pub struct Metrics {
     pub duration: Family<ReconcileLabels, Histogram>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Rollouts that entered each phase (the terminal ones are the outcomes: `Succeeded`,
+    /// `Failed`, `Aborted`, `Superseded`), by strategy.
+    pub rollout_transitions: Family<RolloutLabels, Counter>,
+    /// Rollouts in each phase now, by strategy.
+    pub rollouts: Family<RolloutLabels, Gauge>,
+    /// How long completed rollout steps took, by strategy and kind of step.
+    pub rollout_steps: Family<StepLabels, Histogram>,
+    phases: std::sync::Mutex<std::collections::HashMap<String, RolloutLabels>>,
 }
 
 impl Default for Metrics {
@@ -74,6 +100,22 @@ impl Default for Metrics {
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
         });
         let leader = Gauge::default();
+        let rollout_transitions = Family::<RolloutLabels, Counter>::default();
+        let rollouts = Family::<RolloutLabels, Gauge>::default();
+        let rollout_steps = Family::<StepLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0])
+        });
+        registry.register(
+            "rollout_transitions",
+            "Rollouts that entered a phase; the terminal phases are the outcomes",
+            rollout_transitions.clone(),
+        );
+        registry.register("rollouts", "Rollouts in each phase", rollouts.clone());
+        registry.register(
+            "rollout_step_duration_seconds",
+            "How long completed rollout steps took",
+            rollout_steps.clone(),
+        );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
             "reconcile_failures",
@@ -96,6 +138,10 @@ impl Default for Metrics {
             failures,
             duration,
             leader,
+            rollout_transitions,
+            rollouts,
+            rollout_steps,
+            phases: std::sync::Mutex::default(),
         }
     }
 }
@@ -120,6 +166,42 @@ impl Metrics {
             labels,
             start: std::time::Instant::now(),
         }
+    }
+
+    /// Records that the rollout `key` (of `strategy`) is in `phase` now.
+    pub fn rollout_phase(&self, key: &str, strategy: &str, phase: &str) {
+        let labels = RolloutLabels {
+            strategy: strategy.to_string(),
+            phase: phase.to_string(),
+        };
+        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = phases.insert(key.to_string(), labels.clone()) {
+            if previous == labels {
+                return;
+            }
+            self.rollouts.get_or_create(&previous).dec();
+        }
+        self.rollouts.get_or_create(&labels).inc();
+    }
+
+    /// Counts a rollout entering `phase`.
+    pub fn rollout_transition(&self, strategy: &str, phase: &str) {
+        self.rollout_transitions
+            .get_or_create(&RolloutLabels {
+                strategy: strategy.to_string(),
+                phase: phase.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records how long a completed step took.
+    pub fn rollout_step(&self, strategy: &str, step: &str, took: std::time::Duration) {
+        self.rollout_steps
+            .get_or_create(&StepLabels {
+                strategy: strategy.to_string(),
+                step: step.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a failed reconcile.
@@ -215,6 +297,34 @@ mod tests {
             text.contains(
                 r#"cygni_reconcile_failures_total{kind="App",error="kube_api",class="transient"} 1"#
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rollouts_are_counted_in_the_phase_they_are_in() {
+        let metrics = Metrics::default();
+        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Progressing");
+        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Progressing");
+        metrics.rollout_phase("Deployment/shop/api-5", "canary", "Progressing");
+        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Aborted");
+        metrics.rollout_transition("canary", "Aborted");
+        metrics.rollout_step("canary", "setWeight", std::time::Duration::from_secs(12));
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"cygni_rollouts{strategy="canary",phase="Progressing"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cygni_rollouts{strategy="canary",phase="Aborted"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#),
             "{text}"
         );
     }

@@ -6,7 +6,7 @@
 
 use super::strategy::{AnalysisSpec, Strategy};
 use super::{DeletionPolicy, FQDN_PATTERN};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -581,9 +581,9 @@ pub struct SlotStatus {
     /// one, its circuit breaker rolled that revision back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_revision: Option<i64>,
-    /// When a slot that no longer serves scales to zero (the strategy's scale-down delay).
+    /// Why ECS stopped the slot's deployment, when its circuit breaker did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_down_at: Option<Time>,
+    pub failure: Option<String>,
 }
 
 /// The state of an ECS deployment's rollout, as ECS spells it.

@@ -434,6 +434,7 @@ async fn observe_revisions(app: &App, ctx: &Context) -> Result<Vec<Revision>, Er
                 phase: status.phase,
                 desired_weight: status.desired_weight,
                 desired_replicas: status.desired_replicas,
+                message: status.message,
             }
         })
         .collect())

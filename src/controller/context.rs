@@ -2,6 +2,7 @@
 //! operator's settings, the AWS clients, and the per-object retry backoff.
 
 use super::ErrorClass;
+use crate::analysis::{Analyzer, Unmeasured};
 use super::events::{EventPublisher, EventType, Notice};
 use super::validate::InvalidSpec;
 use crate::aws::elbv2::{Listener, LoadBalancer};
@@ -52,6 +53,8 @@ pub struct Context {
     pub settings: Settings,
     /// AWS services.
     pub aws: AwsServices,
+    /// Gives the verdicts of rollout analysis steps.
+    pub analyzer: Arc<dyn Analyzer>,
     backoff: Backoff,
     listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
 }
@@ -77,6 +80,7 @@ impl Context {
             clock,
             settings,
             aws,
+            analyzer: Arc::new(Unmeasured),
             backoff: Backoff::default(),
             listeners: Mutex::default(),
         }

@@ -1,20 +1,25 @@
-//! Deployment reconciler: observe the App -> validate the snapshot -> decide the rollout's phase
-//! -> report.
+//! Deployment reconciler: observe the App -> validate the snapshot and build its steps -> decide
+//! the rollout -> report (status, Events, metrics).
 //!
-//! Revisions rolled out in place (the `rolling` strategy, and the first revision of any App) are
-//! decided by [`crate::rollout::rolling`] from what the App controller reports about ECS.
-//! Traffic-shifting decisions for `canary` and `blueGreen` are not part of this release: such a
-//! Deployment stays `Pending` with a message saying so.
+//! Revisions rolled out in place (the `rolling` strategy, the first revision of any App, and a
+//! revision that puts the stable template back) are decided by [`crate::rollout::rolling`] from
+//! what the App controller reports about ECS. Canary and blue-green rollouts walk their steps in
+//! [`crate::rollout::progressive`]; when a step needs an analysis, the [`Analyzer`] gives the
+//! verdict, which the state machine takes as one more input.
 //!
-//! Deployments own nothing in AWS (the App controller does), so they carry no finalizer: deleting
-//! one, or its App, never waits on the operator.
+//! Deployments own nothing in AWS (the App controller does), so they carry no finalizer:
+//! deleting one, or its App, never waits on the operator.
 
-use super::validate;
+use super::events::{EventType, Notice};
+use super::validate::{self, ValidatedDeployment};
 use super::{Context, Error, failure, report};
+use crate::analysis::AnalysisRequest;
+use crate::api::app::SlotName;
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;
 use crate::api::{App, Deployment, DeploymentStatus};
+use crate::rollout::progressive::{self, AppView, Decision, SlotView};
 use crate::rollout::rolling;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
@@ -25,6 +30,9 @@ use std::time::Duration;
 
 /// Kind name used in metrics and logs.
 pub const KIND: &str = "Deployment";
+
+/// How often a rollout in progress is looked at (App status changes also trigger a reconcile).
+const PROGRESS_POLL: Duration = Duration::from_secs(5);
 
 /// Reconciles one Deployment.
 pub async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -46,108 +54,192 @@ async fn apply(
     namespace: &str,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    if let Err(problems) = validate::deployment(&deployment.spec) {
-        report::invalid_spec(api, deployment, &problems, ctx).await?;
-        return Ok(Action::await_change());
-    }
-    let mut status = deployment.status.clone().unwrap_or_default();
-    let now = ctx.clock.now();
+    let valid = match validate::deployment(&deployment.spec) {
+        Ok(valid) => valid,
+        Err(problems) => {
+            report::invalid_spec(api, deployment, &problems, ctx).await?;
+            return Ok(Action::await_change());
+        }
+    };
     let apps: Api<App> = Api::namespaced(ctx.client.clone(), namespace);
     let app = apps.get_opt(&deployment.spec.app).await?;
-    decide(deployment, app.as_ref(), &mut status, now);
-    let requeue = if status.phase.is_terminal() {
-        ctx.settings.resync()
+    let now = ctx.clock.now();
+    let before = deployment.status.clone().unwrap_or_default();
+    let decision = if is_progressive(deployment, app.as_ref()) {
+        progressive_decision(deployment, &valid, app.as_ref(), &before, now, ctx).await
     } else {
-        ctx.settings.resync().min(PROGRESS_POLL)
+        in_place_decision(deployment, app.as_ref(), &before, now)
     };
-    report::patch_status(
-        api,
-        &deployment.name_any(),
-        deployment.status.as_ref(),
-        &status,
-    )
-    .await?;
+    let status = reported(deployment, decision.status, now);
+    let requeue = match (status.phase.is_terminal(), decision.requeue_after) {
+        (true, _) => ctx.settings.resync(),
+        (false, Some(after)) => after.min(ctx.settings.resync()),
+        (false, None) => ctx.settings.resync(),
+    };
+    report::patch_status(api, &deployment.name_any(), deployment.status.as_ref(), &status).await?;
+    record(deployment, &before, &status, &decision.completed, ctx);
+    if let Some(app) = &app {
+        for announcement in decision.announcements {
+            ctx.announce(
+                &app.object_ref(&()),
+                Notice {
+                    type_: if announcement.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: announcement.reason,
+                    action: "Rollout",
+                    note: format!(
+                        "revision {}: {}",
+                        deployment.spec.revision, announcement.message
+                    ),
+                    related: Some(deployment.object_ref(&())),
+                },
+            )
+            .await;
+        }
+    }
     Ok(Action::requeue(requeue))
 }
 
-/// How often a rollout in progress is looked at (App status changes also trigger a reconcile).
-const PROGRESS_POLL: Duration = Duration::from_secs(5);
-
-/// Moves the Deployment's phase from what its App reports. Terminal phases stay as they are.
-fn decide(
-    deployment: &Deployment,
-    app: Option<&App>,
-    status: &mut DeploymentStatus,
-    now: jiff::Timestamp,
-) {
-    let generation = deployment.metadata.generation;
-    status.observed_generation = generation;
+/// Whether the revision rolls out progressively: a canary or blue-green revision that is not the
+/// App's first (that one starts in place) and does not put the stable template back.
+fn is_progressive(deployment: &Deployment, app: Option<&App>) -> bool {
     let revision = deployment.spec.revision;
     let app_status = app.and_then(|a| a.status.as_ref());
-    if status.phase.is_terminal() {
-        // The phase is history; the sentence says what serves now.
-        if status.phase == DeploymentPhase::Succeeded
-            && let Some(stable) = app_status.and_then(|s| s.stable_revision)
-            && stable != revision
-        {
-            let message = format!("revision {revision} rolled out; revision {stable} serves now");
-            conditions::set(
-                &mut status.conditions,
-                ConditionUpdate {
-                    type_: conditions::READY,
-                    status: Status::True,
-                    reason: "Succeeded",
-                    message: message.clone(),
-                },
-                generation,
-                now,
-            );
-            status.message = Some(message);
-        }
-        return;
+    deployment.spec.strategy.kind() != StrategyKind::Rolling
+        && app_status
+            .is_some_and(|s| s.stable_revision.is_some() && s.stable_revision != Some(revision))
+}
+
+/// What the rollout state machine sees of the App.
+fn app_view(app: &App) -> AppView {
+    let status = app.status.clone().unwrap_or_default();
+    let active = status.active_slot.unwrap_or(SlotName::A);
+    let new_slot = status
+        .slots
+        .iter()
+        .find(|s| s.name == active.other())
+        .map(|s| SlotView {
+            revision: s.revision,
+            requested_revision: s.requested_revision,
+            desired: s.desired,
+            running: s.running,
+            healthy: s.healthy,
+            weight: s.weight,
+            rollout_state: s.rollout_state,
+            failure: s.failure.clone(),
+        });
+    AppView {
+        replicas: app.spec.replicas,
+        current_revision: status.current_revision,
+        stable_revision: status.stable_revision,
+        new_slot,
     }
-    let in_place = deployment.spec.strategy.kind() == StrategyKind::Rolling
-        || app_status
-            .is_none_or(|s| s.stable_revision.is_none() || s.stable_revision == Some(revision));
-    let outcome = if app.is_none() {
+}
+
+/// A canary or blue-green decision, with the analysis verdict when the current step needs one.
+async fn progressive_decision(
+    deployment: &Deployment,
+    valid: &ValidatedDeployment,
+    app: Option<&App>,
+    before: &DeploymentStatus,
+    now: jiff::Timestamp,
+    ctx: &Context,
+) -> Decision {
+    let view = app.map(app_view);
+    let deadline = Duration::from_secs(
+        u64::try_from(deployment.spec.strategy.progress_deadline_seconds).unwrap_or(600),
+    );
+    let decide = |verdict| {
+        progressive::decide(&progressive::Inputs {
+            spec: &deployment.spec,
+            steps: &valid.steps,
+            progress_deadline: deadline,
+            status: before,
+            app: view.as_ref(),
+            verdict,
+            now,
+        })
+    };
+    let first = decide(None);
+    let Some((step, metrics)) = first.wants_analysis.clone() else {
+        return first;
+    };
+    let request = AnalysisRequest::new(deployment, step, &metrics, now);
+    let verdict = ctx.analyzer.evaluate(&request).await;
+    decide(Some((step, &verdict)))
+}
+
+/// The phase of a revision rolled out in place, from what the App reports about ECS.
+fn in_place_decision(
+    deployment: &Deployment,
+    app: Option<&App>,
+    before: &DeploymentStatus,
+    now: jiff::Timestamp,
+) -> Decision {
+    let mut status = before.clone();
+    let revision = deployment.spec.revision;
+    let app_status = app.and_then(|a| a.status.as_ref());
+    let outcome = if status.phase.is_terminal() {
+        // The phase is history; the sentence says what serves now.
+        let message = match app_status.and_then(|s| s.stable_revision) {
+            Some(stable) if status.phase == DeploymentPhase::Succeeded && stable != revision => {
+                format!("revision {revision} rolled out; revision {stable} serves now")
+            }
+            _ => status.message.clone().unwrap_or_default(),
+        };
+        rolling::Outcome {
+            phase: status.phase,
+            message,
+        }
+    } else if app.is_none() {
         rolling::Outcome {
             phase: DeploymentPhase::Pending,
             message: format!("App {} does not exist", deployment.spec.app),
         }
-    } else if in_place {
-        rolling::outcome(revision, app_status)
     } else {
-        let superseded = app_status
-            .and_then(|s| s.current_revision)
-            .is_some_and(|c| c > revision);
-        if superseded {
-            rolling::Outcome {
-                phase: DeploymentPhase::Superseded,
-                message: "a newer revision replaced this one".to_string(),
-            }
-        } else {
-            rolling::Outcome {
-                phase: DeploymentPhase::Pending,
-                message: "canary and blue-green traffic shifting are not part of this release; the stable revision keeps serving".to_string(),
-            }
-        }
+        rolling::outcome(revision, app_status)
     };
     if outcome.phase == DeploymentPhase::Progressing && status.started_at.is_none() {
         status.started_at = Some(Time(now));
     }
-    if outcome.phase.is_terminal() {
+    if outcome.phase.is_terminal() && !status.phase.is_terminal() {
         status.finished_at = Some(Time(now));
     }
     if outcome.phase == DeploymentPhase::Succeeded {
         status.desired_weight = Some(100);
         status.verified_weight = Some(100);
     }
-    let (ready, reason) = match outcome.phase {
+    status.phase = outcome.phase;
+    status.message = Some(outcome.message);
+    Decision {
+        status,
+        requeue_after: Some(PROGRESS_POLL),
+        announcements: Vec::new(),
+        completed: Vec::new(),
+        wants_analysis: None,
+    }
+}
+
+/// The status with the generation observed, the weight read back, and the Ready condition that
+/// says the phase in a sentence.
+fn reported(
+    deployment: &Deployment,
+    mut status: DeploymentStatus,
+    now: jiff::Timestamp,
+) -> DeploymentStatus {
+    let generation = deployment.metadata.generation;
+    status.observed_generation = generation;
+    let (ready, reason) = match status.phase {
         DeploymentPhase::Succeeded => (Status::True, "Succeeded"),
         DeploymentPhase::Failed => (Status::False, "Failed"),
         DeploymentPhase::Superseded => (Status::False, "Superseded"),
         DeploymentPhase::Aborted => (Status::False, "Aborted"),
-        _ => (Status::Unknown, "Progressing"),
+        DeploymentPhase::Paused => (Status::Unknown, "Paused"),
+        DeploymentPhase::Pending => (Status::Unknown, "Pending"),
+        DeploymentPhase::Progressing => (Status::Unknown, "Progressing"),
     };
     conditions::set(
         &mut status.conditions,
@@ -155,11 +247,37 @@ fn decide(
             type_: conditions::READY,
             status: ready,
             reason,
-            message: outcome.message.clone(),
+            message: status.message.clone().unwrap_or_default(),
         },
         generation,
         now,
     );
-    status.phase = outcome.phase;
-    status.message = Some(outcome.message);
+    status
+}
+
+/// Metrics of the rollout: its phase, transitions, step durations and aborts.
+fn record(
+    deployment: &Deployment,
+    before: &DeploymentStatus,
+    after: &DeploymentStatus,
+    completed: &[progressive::CompletedStep],
+    ctx: &Context,
+) {
+    let strategy = match deployment.spec.strategy.kind() {
+        StrategyKind::Rolling => "rolling",
+        StrategyKind::Canary => "canary",
+        StrategyKind::BlueGreen => "blueGreen",
+    };
+    let key = super::runtime::object_key(deployment);
+    ctx.metrics
+        .rollout_phase(&key, strategy, &after.phase.to_string());
+    if before.phase != after.phase {
+        ctx.metrics
+            .rollout_transition(strategy, &after.phase.to_string());
+    }
+    for step in completed {
+        let kind = step.step.to_string();
+        let kind = kind.split_whitespace().next().unwrap_or("step");
+        ctx.metrics.rollout_step(strategy, kind, step.took);
+    }
 }

@@ -14,7 +14,7 @@ use super::routing::rule_conditions;
 use crate::api::app::{
     EcsRolloutState, LoadBalancerStatus, RevisionTaskDefinition, SlotName, SlotStatus,
 };
-use crate::api::conditions::{self, ConditionUpdate, Status};
+use crate::api::conditions::{self, ConditionUpdate, Status, reason};
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;
 use crate::api::{AppSpec, AppStatus, AppTemplate, Strategy};
@@ -27,7 +27,6 @@ use crate::aws::elbv2::{
     WeightedTarget,
 };
 use crate::controller::validate::ValidatedApp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -51,6 +50,8 @@ pub struct Revision {
     pub desired_weight: Option<i32>,
     /// Tasks the Deployment wants in the new revision's slot.
     pub desired_replicas: Option<i32>,
+    /// What the Deployment says of its rollout (the step it is at, or why it ended).
+    pub message: Option<String>,
 }
 
 /// What exists in AWS for one slot.
@@ -281,7 +282,7 @@ pub struct Plan {
 const PROGRESS_POLL: Duration = Duration::from_secs(5);
 
 /// What a slot should be doing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct SlotIntent {
     /// Revision whose template the slot runs; `None` leaves the slot's task definition alone.
     revision: Option<i64>,
@@ -313,6 +314,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             phase: DeploymentPhase::Pending,
             desired_weight: None,
             desired_replicas: None,
+            message: None,
         });
     }
     let Some(current) = revisions.last().cloned() else {
@@ -326,8 +328,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     status.task_definitions = adopt_task_definitions(&status.task_definitions, &revisions);
 
     // 2. Decide what each slot runs, how many tasks and how much traffic.
-    let mut requeue: Option<Duration> = None;
-    let (intents, active) = decide(inputs, &current, &mut status, &mut requeue);
+    let (intents, active) = decide(inputs, &current, &mut status);
     status.active_slot = Some(active);
     for slot in SLOTS {
         if let Some(revision) = already_running(inputs.observed, &status, slot, &intents) {
@@ -380,13 +381,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
 
     // 6. Report what was observed.
     report(inputs, active, &current, &revisions, &mut status, &changes);
-    if !changes.iter().all(|c| !c.is_aws()) || status_in_progress(&status) {
-        requeue = Some(requeue.map_or(PROGRESS_POLL, |r| r.min(PROGRESS_POLL)));
-    }
+    let requeue_after = (!changes.iter().all(|c| !c.is_aws()) || status_in_progress(&status))
+        .then_some(PROGRESS_POLL);
     Plan {
         changes,
         status,
-        requeue_after: requeue,
+        requeue_after,
     }
 }
 
@@ -417,7 +417,7 @@ fn slot_status_mut(status: &mut AppStatus, slot: SlotName) -> &mut SlotStatus {
         weight: 0,
         rollout_state: None,
         requested_revision: None,
-        scale_down_at: None,
+        failure: None,
     });
     status.slots.sort_by_key(|s| slot_index(s.name));
     let i = status
@@ -545,23 +545,11 @@ fn decide(
     inputs: &Inputs<'_>,
     current: &Revision,
     status: &mut AppStatus,
-    requeue: &mut Option<Duration>,
 ) -> ([SlotIntent; 2], SlotName) {
     let replicas = inputs.spec.replicas;
     let active = status.active_slot.unwrap_or(SlotName::A);
     let idle = active.other();
-    let mut intents = [
-        SlotIntent {
-            revision: None,
-            desired: 0,
-            weight: 0,
-        },
-        SlotIntent {
-            revision: None,
-            desired: 0,
-            weight: 0,
-        },
-    ];
+    let mut intents = [IDLE, IDLE];
     let current_arn = task_definition_of(status, current.number);
     let active_rev = slot_status(status, active).and_then(|s| s.revision);
 
@@ -600,7 +588,7 @@ fn decide(
             desired: replicas,
             weight: 100,
         };
-        intents[slot_index(idle)] = idle_intent(inputs, status, idle, requeue);
+        intents[slot_index(idle)] = IDLE;
         return (intents, active);
     }
 
@@ -623,29 +611,26 @@ fn decide(
             desired: replicas,
             weight: 100,
         };
-        intents[slot_index(idle)] = idle_intent(inputs, status, idle, requeue);
+        intents[slot_index(idle)] = IDLE;
         return (intents, active);
     }
 
     // A progressive rollout of `current` into the idle slot.
-    let delay = scale_down_delay(&current.strategy);
     match current.phase {
         DeploymentPhase::Succeeded => {
             let verified = slot_status(status, idle).map_or(0, |s| s.weight);
             if verified == 100 {
-                // Swap roles: the new slot is stable; the old one keeps running for the delay.
+                // Swap roles: the new slot is stable. The rollout kept the old one at full size
+                // for its scale-down delay before it succeeded, so it goes at once.
                 status.active_slot = Some(idle);
                 status.stable_revision = Some(current.number);
                 status.failed_revision = None;
-                let until = inputs.now.saturating_add(delay).unwrap_or(inputs.now);
-                slot_status_mut(status, active).scale_down_at = Some(Time(until));
-                slot_status_mut(status, idle).scale_down_at = None;
                 intents[slot_index(idle)] = SlotIntent {
                     revision: Some(current.number),
                     desired: replicas,
                     weight: 100,
                 };
-                intents[slot_index(active)] = idle_intent(inputs, status, active, requeue);
+                intents[slot_index(active)] = IDLE;
                 return (intents, idle);
             }
             intents[slot_index(idle)] = SlotIntent {
@@ -678,7 +663,6 @@ fn decide(
                 _ => canary_scale(replicas, weight),
             };
             let scale = current.desired_replicas.unwrap_or(default_scale).max(0);
-            slot_status_mut(status, idle).scale_down_at = None;
             intents[slot_index(idle)] = SlotIntent {
                 revision: Some(current.number),
                 desired: scale,
@@ -702,43 +686,12 @@ pub fn canary_scale(replicas: i32, weight: i32) -> i32 {
     i32::try_from(scaled).unwrap_or(replicas).max(1)
 }
 
-fn scale_down_delay(strategy: &Strategy) -> jiff::SignedDuration {
-    let seconds = strategy
-        .canary
-        .as_ref()
-        .map(|c| c.scale_down_delay_seconds)
-        .or(strategy
-            .blue_green
-            .as_ref()
-            .map(|b| b.scale_down_delay_seconds))
-        .unwrap_or(0);
-    jiff::SignedDuration::from_secs(i64::from(seconds))
-}
-
-/// A slot that serves nothing: it keeps its revision, and its tasks until its scale-down time.
-fn idle_intent(
-    inputs: &Inputs<'_>,
-    status: &AppStatus,
-    slot: SlotName,
-    requeue: &mut Option<Duration>,
-) -> SlotIntent {
-    let current = slot_status(status, slot);
-    let running = current.map_or(0, |s| s.desired);
-    let desired = match current.and_then(|s| s.scale_down_at.as_ref()) {
-        Some(Time(at)) if *at > inputs.now => {
-            let left = inputs.now.duration_until(*at);
-            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
-            *requeue = Some(requeue.map_or(left, |r| r.min(left)));
-            running
-        }
-        _ => 0,
-    };
-    SlotIntent {
-        revision: None,
-        desired,
-        weight: 0,
-    }
-}
+/// A slot that serves nothing: it keeps its revision and runs no task.
+const IDLE: SlotIntent = SlotIntent {
+    revision: None,
+    desired: 0,
+    weight: 0,
+};
 
 /// The task definition a template needs.
 pub fn task_definition_input(
@@ -1160,11 +1113,21 @@ fn report(
                     0
                 },
             );
+            slot_state.failure = service
+                .deployments
+                .iter()
+                .find(|d| d.rollout_state == Some(RolloutState::Failed))
+                .map(|d| {
+                    d.rollout_state_reason
+                        .clone()
+                        .unwrap_or_else(|| "ECS deployment circuit breaker".to_string())
+                });
         } else {
             slot_state.desired = 0;
             slot_state.running = 0;
             slot_state.healthy = 0;
             slot_state.rollout_state = None;
+            slot_state.failure = None;
         }
         slot_state.weight = rule_weights
             .iter()
@@ -1179,104 +1142,157 @@ fn report(
     });
     status.urls = urls(inputs);
 
-    let generation = inputs.generation;
-    let now = inputs.now;
-    let active_state = slot_status(status, active).cloned();
-    let serving = active_state
-        .as_ref()
-        .is_some_and(|s| s.rollout_state == Some(EcsRolloutState::Completed) && s.weight == 100);
     let converged = changes.iter().all(|c| !c.is_aws());
-    let rolled_out = status.stable_revision == Some(current.number);
-    let failed = status.failed_revision == Some(current.number)
-        || matches!(
-            current.phase,
-            DeploymentPhase::Failed | DeploymentPhase::Aborted
+    for update in condition_updates(status, active, current, converged) {
+        conditions::set(
+            &mut status.conditions,
+            update,
+            inputs.generation,
+            inputs.now,
         );
+    }
+}
 
-    let progressing = !converged || !rolled_out && !failed;
-    let (ready, reason, message) = if failed {
+/// Ready, Progressing and Degraded, from what was observed and where the current revision's
+/// rollout is: each says in a sentence what serves and what happens.
+fn condition_updates(
+    status: &AppStatus,
+    active: SlotName,
+    current: &Revision,
+    converged: bool,
+) -> [ConditionUpdate<'static>; 3] {
+    let n = current.number;
+    let stable = status
+        .stable_revision
+        .map_or("no revision".to_string(), |r| format!("revision {r}"));
+    let active_state = slot_status(status, active);
+    let serving = active_state
+        .is_some_and(|s| s.rollout_state == Some(EcsRolloutState::Completed) && s.weight == 100);
+    let rolled_out = status.stable_revision == Some(n);
+    let rollout_says = current
+        .message
+        .as_deref()
+        .map(|m| m.trim_end_matches('.').to_string());
+    let failed = status.failed_revision == Some(n) || current.phase == DeploymentPhase::Failed;
+    let aborted = current.phase == DeploymentPhase::Aborted;
+    let paused = current.phase == DeploymentPhase::Paused && !rolled_out;
+    // The new revision's slot crashes while its rollout still runs.
+    let crashing = slot_status(status, active.other())
+        .filter(|s| !rolled_out && s.revision == Some(n))
+        .and_then(|s| s.failure.clone());
+
+    let (ready, ready_reason, ready_message) = if failed {
+        let why = status
+            .failure_message
+            .as_deref()
+            .map(|m| m.trim_end_matches('.').to_string())
+            .or(rollout_says.clone())
+            .unwrap_or_else(|| current.phase.to_string());
         (
             Status::False,
-            "RolloutFailed",
-            format!(
-                "revision {} failed ({}); revision {} keeps serving",
-                current.number,
-                status
-                    .failure_message
-                    .as_deref()
-                    .map(|m| m.trim_end_matches('.').to_string())
-                    .unwrap_or_else(|| current.phase.to_string()),
-                status
-                    .stable_revision
-                    .map_or("none".to_string(), |r| r.to_string())
-            ),
+            reason::ROLLOUT_FAILED,
+            format!("revision {n} failed ({why}); {stable} keeps serving"),
+        )
+    } else if aborted {
+        (
+            Status::False,
+            "RolloutAborted",
+            format!("revision {n} was aborted; {stable} serves all traffic"),
         )
     } else if serving && converged && rolled_out {
         (
             Status::True,
-            "Available",
+            reason::AVAILABLE,
             format!(
-                "revision {} serves 100% with {} tasks",
-                current.number,
-                active_state.as_ref().map_or(0, |s| s.running)
+                "revision {n} serves 100% with {} tasks",
+                active_state.map_or(0, |s| s.running)
+            ),
+        )
+    } else if paused {
+        (
+            Status::False,
+            "Paused",
+            format!(
+                "revision {n} is paused ({}); {stable} keeps serving",
+                rollout_says.clone().unwrap_or_default()
             ),
         )
     } else {
         (
             Status::False,
-            "Progressing",
-            format!("rolling out revision {}", current.number),
+            reason::PROGRESSING,
+            match &rollout_says {
+                Some(step) if !rolled_out && current.strategy.kind() != StrategyKind::Rolling => {
+                    format!("rolling out revision {n}: {step}")
+                }
+                _ => format!("rolling out revision {n}"),
+            },
         )
     };
-    conditions::set(
-        &mut status.conditions,
+    let in_progress = !converged || !rolled_out && !failed && !aborted;
+    let progressing = if paused {
+        ConditionUpdate {
+            type_: conditions::PROGRESSING,
+            status: Status::Unknown,
+            reason: "Paused",
+            message: ready_message.clone(),
+        }
+    } else if in_progress {
+        ConditionUpdate {
+            type_: conditions::PROGRESSING,
+            status: Status::True,
+            reason: reason::ROLLING_OUT,
+            message: match &rollout_says {
+                Some(step) if !rolled_out && current.strategy.kind() != StrategyKind::Rolling => {
+                    format!("revision {n}: {step}")
+                }
+                _ => format!("converging revision {n}"),
+            },
+        }
+    } else {
+        ConditionUpdate {
+            type_: conditions::PROGRESSING,
+            status: Status::False,
+            reason: reason::IDLE,
+            message: "nothing to roll out".to_string(),
+        }
+    };
+    let degraded = if failed || aborted {
+        ConditionUpdate {
+            type_: conditions::DEGRADED,
+            status: Status::True,
+            reason: ready_reason,
+            message: ready_message.clone(),
+        }
+    } else if let Some(why) = crashing {
+        ConditionUpdate {
+            type_: conditions::DEGRADED,
+            status: Status::True,
+            reason: "NewRevisionFailing",
+            message: format!(
+                "the tasks of revision {n} in slot {} fail ({}); {stable} keeps serving",
+                active.other(),
+                why.trim_end_matches('.')
+            ),
+        }
+    } else {
+        ConditionUpdate {
+            type_: conditions::DEGRADED,
+            status: Status::False,
+            reason: reason::AS_EXPECTED,
+            message: "no failure".to_string(),
+        }
+    };
+    [
         ConditionUpdate {
             type_: conditions::READY,
             status: ready,
-            reason,
-            message: message.clone(),
+            reason: ready_reason,
+            message: ready_message,
         },
-        generation,
-        now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        ConditionUpdate {
-            type_: conditions::PROGRESSING,
-            status: if progressing {
-                Status::True
-            } else {
-                Status::False
-            },
-            reason: if progressing { "RollingOut" } else { "Idle" },
-            message: if progressing {
-                format!("converging revision {}", current.number)
-            } else {
-                "nothing to roll out".to_string()
-            },
-        },
-        generation,
-        now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        ConditionUpdate {
-            type_: conditions::DEGRADED,
-            status: if failed { Status::True } else { Status::False },
-            reason: if failed {
-                "RolloutFailed"
-            } else {
-                "AsExpected"
-            },
-            message: if failed {
-                message
-            } else {
-                "no failure".to_string()
-            },
-        },
-        generation,
-        now,
-    );
+        progressing,
+        degraded,
+    ]
 }
 
 fn urls(inputs: &Inputs<'_>) -> Vec<String> {

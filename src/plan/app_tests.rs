@@ -61,6 +61,7 @@ fn revision(number: i64, spec: &AppSpec, phase: DeploymentPhase) -> Revision {
         phase,
         desired_weight: None,
         desired_replicas: None,
+        message: None,
     }
 }
 
@@ -164,7 +165,7 @@ fn slot_state(slot: SlotName, revision: i64, task: &str, weight: i32) -> SlotSta
         weight,
         rollout_state: Some(crate::api::app::EcsRolloutState::Completed),
         requested_revision: Some(revision),
-        scale_down_at: None,
+        failure: None,
     }
 }
 
@@ -490,7 +491,7 @@ fn traffic_moves_to_the_canary_only_once_its_tasks_are_healthy() {
 }
 
 #[test]
-fn a_succeeded_canary_with_verified_weight_swaps_slots_and_delays_the_scale_down() {
+fn a_succeeded_canary_with_verified_weight_swaps_slots_and_scales_the_old_one_down_at_once() {
     let new = canary("web:2");
     let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
     revisions.push(revision(2, &new, DeploymentPhase::Succeeded));
@@ -503,26 +504,67 @@ fn a_succeeded_canary_with_verified_weight_swaps_slots_and_delays_the_scale_down
     let plan = run(&new, &status, &aws, &revisions);
     assert_eq!(plan.status.active_slot, Some(SlotName::B));
     assert_eq!(plan.status.stable_revision, Some(2));
-    let old = plan
-        .status
-        .slots
-        .iter()
-        .find(|s| s.name == SlotName::A)
-        .expect("slot a");
-    assert_eq!(
-        old.scale_down_at,
-        Some(Time(
-            now()
-                .saturating_add(jiff::SignedDuration::from_secs(30))
-                .expect("t")
-        ))
-    );
+    // The rollout kept the old slot for its scale-down delay before it succeeded.
+    assert_eq!(kinds(&plan), ["UpdateService"]);
+    match &plan.changes[0] {
+        Change::UpdateService { slot, update, .. } => {
+            assert_eq!(*slot, SlotName::A);
+            assert_eq!(update.desired_count, Some(0));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_old_slot_keeps_its_tasks_and_no_traffic_while_the_rollout_waits_out_its_delay() {
+    let new = canary("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    let mut rev2 = revision(2, &new, DeploymentPhase::Progressing);
+    rev2.desired_weight = Some(100);
+    rev2.desired_replicas = Some(4);
+    revisions.push(rev2);
+    status.slots[0].weight = 0;
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 100));
+    status.task_definitions.push(registered(2, TD2));
+    aws.b.service = Some(service(SlotName::B, TD2, 4, RolloutState::Completed));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 0), (SlotName::B, 100)], &new));
+    let plan = run(&new, &status, &aws, &revisions);
     assert!(
-        plan.changes.is_empty(),
-        "old slot keeps its tasks during the delay: {:?}",
+        plan.changes.iter().all(|c| !c.is_aws()),
+        "{:?}",
         plan.changes
     );
-    assert_eq!(plan.requeue_after, Some(Duration::from_secs(30)));
+    assert_eq!(plan.status.stable_revision, Some(1));
+}
+
+#[test]
+fn a_crashing_new_revision_makes_the_app_degraded_while_the_stable_one_serves() {
+    let new = canary("web:bad");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    let mut rev2 = revision(2, &new, DeploymentPhase::Progressing);
+    rev2.desired_weight = Some(10);
+    rev2.desired_replicas = Some(1);
+    rev2.message = Some("1/3 setWeight 10: 0 of 1 tasks healthy before traffic moves".into());
+    revisions.push(rev2);
+    status.task_definitions.push(registered(2, TD2));
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 0));
+    let mut crashing = service(SlotName::B, TD2, 1, RolloutState::Failed);
+    crashing.running_count = 0;
+    crashing.deployments[0].rollout_state_reason =
+        Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    aws.b.service = Some(crashing);
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 100), (SlotName::B, 0)], &new));
+    let plan = run(&new, &status, &aws, &revisions);
+    let degraded =
+        conditions::find(&plan.status.conditions, conditions::DEGRADED).expect("Degraded");
+    assert_eq!(degraded.status, "True");
+    assert!(degraded.message.contains("tasks failed to start"), "{}", degraded.message);
+    assert!(degraded.message.contains("revision 1 keeps serving"), "{}", degraded.message);
+    let progressing =
+        conditions::find(&plan.status.conditions, conditions::PROGRESSING).expect("Progressing");
+    assert!(progressing.message.contains("1/3 setWeight 10"), "{}", progressing.message);
 }
 
 #[test]
