@@ -107,6 +107,12 @@ pub struct OperatorDefaults {
     #[arg(long, env = "CYGNI_LISTENER_ARN")]
     pub listener_arn: Option<String>,
 
+    /// Listener of the same ALB (a test port, reachable only from inside) where blue-green Apps
+    /// without `spec.strategy.blueGreen.previewListenerArn` answer before the switch. Unset: no
+    /// preview.
+    #[arg(long, env = "CYGNI_PREVIEW_LISTENER_ARN")]
+    pub preview_listener_arn: Option<String>,
+
     /// Task execution role ARN for Apps without `spec.iam.executionRoleArn`. Fargate needs one to
     /// pull from ECR, send logs and read secrets.
     #[arg(long, env = "CYGNI_EXECUTION_ROLE_ARN")]
@@ -130,6 +136,10 @@ impl OperatorDefaults {
                 .listener_arn
                 .clone()
                 .or_else(|| fallback.listener_arn.clone()),
+            preview_listener_arn: self
+                .preview_listener_arn
+                .clone()
+                .or_else(|| fallback.preview_listener_arn.clone()),
             execution_role_arn: self
                 .execution_role_arn
                 .clone()

@@ -103,7 +103,9 @@ impl Default for Metrics {
         let rollout_transitions = Family::<RolloutLabels, Counter>::default();
         let rollouts = Family::<RolloutLabels, Gauge>::default();
         let rollout_steps = Family::<StepLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0])
+            Histogram::new([
+                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ])
         });
         registry.register(
             "rollout_transitions",
@@ -320,11 +322,15 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#),
+            text.contains(
+                r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#
+            ),
             "{text}"
         );
         assert!(
-            text.contains(r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#),
+            text.contains(
+                r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#
+            ),
             "{text}"
         );
     }

@@ -21,7 +21,9 @@ use crate::api::{App, AppStatus, DeletionPolicy, Deployment, Domain, FINALIZER};
 use crate::aws::ecs::{Service, TaskDefinitionInput};
 use crate::aws::elbv2::{Rule, RuleConditions};
 use crate::aws::{AwsError, AwsErrorKind, OWNER_TAG};
-use crate::plan::app::{self as planner, Change, Observed, ObservedSlot, Revision, SLOTS};
+use crate::plan::app::{
+    self as planner, Change, Observed, ObservedSlot, PreviewObserved, Revision, SLOTS,
+};
 use crate::plan::naming::{self, AppIdentity, template_hash};
 use crate::plan::routing;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -101,7 +103,19 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
         report::invalid_spec(api, app, std::slice::from_ref(&problem), ctx).await?;
         return Ok(Action::requeue(ctx.settings.resync()));
     }
-    let observed = match observe_aws(&id, &valid, &status, ctx).await? {
+    // A preview rule exists only during a blue-green rollout; its listener is read only then, or
+    // while a rule is left to remove.
+    let hash = template_hash(&app.spec.template());
+    let rolling_out = status.stable_revision.is_none()
+        || status.stable_revision != status.current_revision
+        || status.template_hash.as_deref() != Some(hash.as_str());
+    let preview_listener = match (&valid.preview_listener_arn, &status.preview_rule_arn) {
+        (Some(listener), _) if rolling_out => Some(listener.clone()),
+        (_, Some(rule)) => Some(listener_of_rule(rule)),
+        _ => None,
+    };
+    let observed = match observe_aws(&id, &valid, &status, preview_listener.as_deref(), ctx).await?
+    {
         Observation::Found(observed) => *observed,
         // Something the spec names does not exist: nothing can be created for it, and a resync
         // notices when it appears.
@@ -120,7 +134,6 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     let revisions = observe_revisions(app, ctx).await?;
 
     // Plan.
-    let hash = template_hash(&app.spec.template());
     let region = ctx.aws.region.clone();
     let plan = planner::plan(&planner::Inputs {
         identity: &id,
@@ -279,6 +292,7 @@ async fn observe_aws(
     id: &AppIdentity,
     valid: &ValidatedApp,
     status: &AppStatus,
+    preview_listener: Option<&str>,
     ctx: &Context,
 ) -> Result<Observation, Error> {
     let Some((listener, load_balancer)) = ctx.listener(&valid.listener_arn).await.map_err(aws)?
@@ -359,6 +373,15 @@ async fn observe_aws(
     }
     let b = slots.pop().unwrap_or_default();
     let a = slots.pop().unwrap_or_default();
+    let preview = match preview_listener {
+        None => None,
+        Some(arn) => {
+            match observe_preview(id, status, arn, &load_balancer, &own_target_groups, ctx).await? {
+                Ok(preview) => preview,
+                Err(problem) => return Ok(Observation::Missing(problem)),
+            }
+        }
+    };
     Ok(Observation::Found(Box::new(Observed {
         listener,
         load_balancer,
@@ -366,6 +389,98 @@ async fn observe_aws(
         b,
         rule,
         other_rules,
+        preview,
+    })))
+}
+
+/// The tag that marks the App's rule on the preview listener.
+const PREVIEW_ROLE: (&str, &str) = ("cygni.io/role", "preview");
+
+/// The listener a rule belongs to, from the rule's ARN
+/// (`...:listener-rule/app/<lb>/<lb id>/<listener id>/<rule id>`).
+fn listener_of_rule(rule_arn: &str) -> String {
+    let listener = rule_arn.replacen(":listener-rule/", ":listener/", 1);
+    listener
+        .rsplit_once('/')
+        .map_or(listener.clone(), |(l, _)| l.to_string())
+}
+
+/// The preview listener and the App's rule on it. A listener that does not exist, or that is on
+/// another load balancer (a target group belongs to one load balancer), is a problem of the spec.
+async fn observe_preview(
+    id: &AppIdentity,
+    status: &AppStatus,
+    arn: &str,
+    load_balancer: &crate::aws::elbv2::LoadBalancer,
+    own_target_groups: &[String],
+    ctx: &Context,
+) -> Result<Result<Option<PreviewObserved>, validate::InvalidSpec>, Error> {
+    let field = "spec.strategy.blueGreen.previewListenerArn".to_string();
+    let Some((listener, lb)) = ctx.listener(arn).await.map_err(aws)? else {
+        return Ok(Err(validate::InvalidSpec {
+            field,
+            message: format!(
+                "preview listener {arn} does not exist; fix the ARN or the operator's --preview-listener-arn"
+            ),
+        }));
+    };
+    if lb.arn != load_balancer.arn {
+        return Ok(Err(validate::InvalidSpec {
+            field,
+            message: format!(
+                "preview listener {arn} is on another load balancer than the App's listener; use a listener of {}",
+                load_balancer.dns_name
+            ),
+        }));
+    }
+    let rules = ctx
+        .aws
+        .elbv2
+        .describe_rules(&listener.arn)
+        .await
+        .map_err(aws)?;
+    let known = status
+        .preview_rule_arn
+        .as_deref()
+        .and_then(|known| rules.iter().find(|r| r.arn == known).cloned());
+    let rule = match known {
+        Some(rule) => Some(rule),
+        None => {
+            let candidates: Vec<String> = rules
+                .iter()
+                .filter(|r| r.priority.is_some())
+                .filter(|r| {
+                    r.forward
+                        .iter()
+                        .any(|w| own_target_groups.contains(&w.target_group_arn))
+                })
+                .map(|r| r.arn.clone())
+                .collect();
+            let mut found = None;
+            for chunk in candidates.chunks(20) {
+                let tags = ctx.aws.elbv2.describe_tags(chunk).await.map_err(aws)?;
+                if let Some((arn, _)) = tags.iter().find(|(_, tags)| {
+                    id.owns(tags)
+                        && tags
+                            .iter()
+                            .any(|t| t.key == PREVIEW_ROLE.0 && t.value == PREVIEW_ROLE.1)
+                }) {
+                    found = rules.iter().find(|r| &r.arn == arn).cloned();
+                    break;
+                }
+            }
+            found
+        }
+    };
+    let used_priorities = rules
+        .iter()
+        .filter(|r| rule.as_ref().is_none_or(|mine| mine.arn != r.arn))
+        .filter_map(|r| r.priority)
+        .collect();
+    Ok(Ok(Some(PreviewObserved {
+        listener,
+        rule,
+        used_priorities,
     })))
 }
 
@@ -631,6 +746,42 @@ impl Progress {
                     .map_err(aws)?;
                 Ok(())
             }
+            Change::CreatePreviewRule {
+                listener_arn,
+                priority,
+                conditions,
+                slot,
+            } => {
+                let forward = planner::forward(&[(*slot, 100)], &self.target_groups);
+                let mut tags = id.tags();
+                tags.push(crate::aws::Tag::new(PREVIEW_ROLE.0, PREVIEW_ROLE.1));
+                let rule = ctx
+                    .aws
+                    .elbv2
+                    .create_rule(listener_arn, *priority, conditions, &forward, &tags)
+                    .await
+                    .map_err(aws)?;
+                self.status.preview_rule_arn = Some(rule.arn);
+                Ok(())
+            }
+            Change::ModifyPreviewRule {
+                arn,
+                conditions,
+                slot,
+            } => {
+                let forward = planner::forward(&[(*slot, 100)], &self.target_groups);
+                ctx.aws
+                    .elbv2
+                    .modify_rule(arn, conditions, &forward)
+                    .await
+                    .map_err(aws)?;
+                Ok(())
+            }
+            Change::DeletePreviewRule { arn } => {
+                ctx.aws.elbv2.delete_rule(arn).await.map_err(aws)?;
+                self.status.preview_rule_arn = None;
+                Ok(())
+            }
         }
     }
 
@@ -763,7 +914,7 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
         .map_err(aws)?;
     let own: Vec<String> = target_groups.iter().map(|t| t.arn.clone()).collect();
     // Rule first: target groups cannot be deleted while a rule forwards to them.
-    if let Some((listener, _)) = ctx.listener(&valid.listener_arn).await.map_err(aws)? {
+    if let Some((listener, load_balancer)) = ctx.listener(&valid.listener_arn).await.map_err(aws)? {
         let rules = ctx
             .aws
             .elbv2
@@ -771,6 +922,20 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .await
             .map_err(aws)?;
         if let Some(rule) = find_rule(&id, &status, &rules, &own, ctx).await? {
+            ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
+        }
+        // The preview rule too: the one status remembers, else the one tagged on the preview
+        // listener.
+        let preview_listener = status
+            .preview_rule_arn
+            .as_deref()
+            .map(listener_of_rule)
+            .or_else(|| valid.preview_listener_arn.clone());
+        if let Some(preview_listener) = preview_listener
+            && let Ok(Some(preview)) =
+                observe_preview(&id, &status, &preview_listener, &load_balancer, &own, ctx).await?
+            && let Some(rule) = preview.rule
+        {
             ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
         }
     }

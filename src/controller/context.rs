@@ -2,9 +2,9 @@
 //! operator's settings, the AWS clients, and the per-object retry backoff.
 
 use super::ErrorClass;
-use crate::analysis::{Analyzer, Unmeasured};
 use super::events::{EventPublisher, EventType, Notice};
 use super::validate::InvalidSpec;
+use crate::analysis::{Analyzer, Unmeasured};
 use crate::aws::elbv2::{Listener, LoadBalancer};
 use crate::aws::{AwsResult, AwsServices};
 use crate::clock::Clock;

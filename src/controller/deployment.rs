@@ -76,7 +76,13 @@ async fn apply(
         (false, Some(after)) => after.min(ctx.settings.resync()),
         (false, None) => ctx.settings.resync(),
     };
-    report::patch_status(api, &deployment.name_any(), deployment.status.as_ref(), &status).await?;
+    report::patch_status(
+        api,
+        &deployment.name_any(),
+        deployment.status.as_ref(),
+        &status,
+    )
+    .await?;
     record(deployment, &before, &status, &decision.completed, ctx);
     if let Some(app) = &app {
         for announcement in decision.announcements {

@@ -51,6 +51,8 @@ pub struct ValidatedApp {
     pub security_groups: Vec<String>,
     /// Listener its rule is attached to.
     pub listener_arn: String,
+    /// Listener where a blue-green revision answers before the switch, when there is one.
+    pub preview_listener_arn: Option<String>,
     /// Task execution role.
     pub execution_role_arn: String,
 }
@@ -112,6 +114,26 @@ pub fn app(
         Some(_) => {}
     }
 
+    let preview_listener_arn = spec.strategy.blue_green.as_ref().and_then(|bg| {
+        bg.preview_listener_arn
+            .clone()
+            .or_else(|| defaults.preview_listener_arn.clone())
+    });
+    if let Some(preview) = &preview_listener_arn {
+        if !allowed(&policy.allowed_listeners, preview, |a, b| a == b) {
+            problems.push(InvalidSpec::new(
+                "spec.strategy.blueGreen.previewListenerArn",
+                "this listener is not allowed by the operator; use the default preview listener or one listed in --allowed-listeners",
+            ));
+        }
+        if Some(preview) == listener_arn.as_ref() {
+            problems.push(InvalidSpec::new(
+                "spec.strategy.blueGreen.previewListenerArn",
+                "the preview listener must not be the listener that serves the App: use a test port of the same load balancer",
+            ));
+        }
+    }
+
     let execution_role_arn = spec
         .iam
         .execution_role_arn
@@ -156,6 +178,7 @@ pub fn app(
                 subnets,
                 security_groups,
                 listener_arn,
+                preview_listener_arn,
                 execution_role_arn,
             })
         }
@@ -330,6 +353,7 @@ mod tests {
             listener_arn: Some(
                 "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2".into(),
             ),
+            preview_listener_arn: None,
             execution_role_arn: Some("arn:aws:iam::123456789012:role/exec".into()),
         }
     }

@@ -80,6 +80,20 @@ pub struct Observed {
     pub rule: Option<Rule>,
     /// The listener's other rules (their priorities are taken; their conditions may clash).
     pub other_rules: Vec<Rule>,
+    /// The preview listener and the App's rule on it, when a blue-green rollout may need one or
+    /// the App still has one.
+    pub preview: Option<PreviewObserved>,
+}
+
+/// The preview listener of a blue-green App, as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewObserved {
+    /// The listener.
+    pub listener: Listener,
+    /// The App's rule on it.
+    pub rule: Option<Rule>,
+    /// Priorities of its other rules.
+    pub used_priorities: Vec<i32>,
 }
 
 impl Observed {
@@ -193,6 +207,31 @@ pub enum Change {
         /// Weight per slot.
         weights: Vec<(SlotName, i32)>,
     },
+    /// Create the rule on the preview listener that sends all its requests to one slot.
+    CreatePreviewRule {
+        /// The preview listener.
+        listener_arn: String,
+        /// Priority.
+        priority: i32,
+        /// Conditions (the App's).
+        conditions: RuleConditions,
+        /// The slot previewed.
+        slot: SlotName,
+    },
+    /// Point the preview rule at a slot again, with the App's conditions.
+    ModifyPreviewRule {
+        /// Rule ARN.
+        arn: String,
+        /// Conditions.
+        conditions: RuleConditions,
+        /// The slot previewed.
+        slot: SlotName,
+    },
+    /// Remove the preview rule: the switch happened or the rollout ended.
+    DeletePreviewRule {
+        /// Rule ARN.
+        arn: String,
+    },
 }
 
 impl Change {
@@ -202,7 +241,11 @@ impl Change {
             Change::CreateDeployment { .. } | Change::PruneDeployments { .. } => 0,
             Change::RegisterTaskDefinition { .. } => 1,
             Change::CreateTargetGroup { .. } | Change::ModifyTargetGroup { .. } => 2,
-            Change::CreateRule { .. } | Change::ModifyRule { .. } => 3,
+            Change::CreateRule { .. }
+            | Change::ModifyRule { .. }
+            | Change::CreatePreviewRule { .. }
+            | Change::ModifyPreviewRule { .. }
+            | Change::DeletePreviewRule { .. } => 3,
             Change::CreateService { .. } | Change::UpdateService { .. } => 4,
         }
     }
@@ -263,6 +306,16 @@ impl std::fmt::Display for Change {
                     .collect();
                 write!(f, "set listener rule weights to {}", list.join(", "))
             }
+            Change::CreatePreviewRule { slot, priority, .. } => {
+                write!(
+                    f,
+                    "create the preview rule for slot {slot} at priority {priority}"
+                )
+            }
+            Change::ModifyPreviewRule { slot, .. } => {
+                write!(f, "point the preview rule at slot {slot}")
+            }
+            Change::DeletePreviewRule { .. } => write!(f, "delete the preview rule"),
         }
     }
 }
@@ -371,8 +424,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         );
     }
 
-    // 5. The listener rule: conditions and weights.
+    // 5. The listener rule: conditions and weights; and the preview rule of a blue-green
+    // revision before its switch.
     converge_rule(inputs, &intents, &mut changes);
+    let preview = preview_wanted(inputs, &current, &status, active);
+    changes.extend(converge_preview(inputs, preview));
+    status.preview_url = preview.and_then(|_| preview_url(inputs));
 
     // ECS attaches a service only to a target group a listener rule already forwards to, and a
     // rule can only forward to target groups that exist: so target groups, then the rule, then
@@ -1002,6 +1059,89 @@ fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut V
     }
 }
 
+/// The slot a blue-green revision is previewed from, while it waits for its switch: the idle one,
+/// when it has (or is getting) a target group and the App has a preview listener.
+fn preview_wanted(
+    inputs: &Inputs<'_>,
+    current: &Revision,
+    status: &AppStatus,
+    active: SlotName,
+) -> Option<SlotName> {
+    let idle = active.other();
+    let before_switch = current.strategy.kind() == StrategyKind::BlueGreen
+        && matches!(
+            current.phase,
+            DeploymentPhase::Pending | DeploymentPhase::Progressing | DeploymentPhase::Paused
+        )
+        && status.stable_revision.is_some_and(|s| s != current.number)
+        && current.desired_weight.unwrap_or(0) == 0;
+    let has_target_group = inputs.observed.slot(idle).target_group.is_some();
+    (before_switch && has_target_group && inputs.observed.preview.is_some()).then_some(idle)
+}
+
+/// The preview rule's changes: made for the previewed slot, removed otherwise.
+fn converge_preview(inputs: &Inputs<'_>, slot: Option<SlotName>) -> Option<Change> {
+    let preview = inputs.observed.preview.as_ref()?;
+    let conditions = rule_conditions(inputs.spec, inputs.domain_hosts);
+    match (slot, &preview.rule) {
+        (Some(slot), None) => Some(Change::CreatePreviewRule {
+            listener_arn: preview.listener.arn.clone(),
+            priority: free_priority(
+                inputs.identity.preferred_priority(),
+                &preview.used_priorities,
+            )
+            .unwrap_or(1),
+            conditions,
+            slot,
+        }),
+        (Some(slot), Some(rule)) => {
+            let tg = inputs.observed.slot(slot).target_group.as_ref()?;
+            let points_at_slot = rule.forward.len() == 1
+                && rule.forward[0].target_group_arn == tg.arn
+                && rule.forward[0].weight > 0;
+            (!points_at_slot || rule.conditions != conditions).then(|| Change::ModifyPreviewRule {
+                arn: rule.arn.clone(),
+                conditions,
+                slot,
+            })
+        }
+        (None, Some(rule)) => Some(Change::DeletePreviewRule {
+            arn: rule.arn.clone(),
+        }),
+        (None, None) => None,
+    }
+}
+
+/// Where the previewed revision answers: the App's first host (or the load balancer's name) on
+/// the preview listener's port, at its first path.
+fn preview_url(inputs: &Inputs<'_>) -> Option<String> {
+    let listener = &inputs.observed.preview.as_ref()?.listener;
+    let scheme = if listener.protocol == "HTTPS" {
+        "https"
+    } else {
+        "http"
+    };
+    let hosts = rule_conditions(inputs.spec, inputs.domain_hosts).host_headers;
+    let host = hosts
+        .first()
+        .cloned()
+        .unwrap_or_else(|| inputs.observed.load_balancer.dns_name.clone());
+    Some(format!(
+        "{scheme}://{host}:{}{}",
+        listener.port,
+        first_path(inputs.spec)
+    ))
+}
+
+/// The App's first path, without its trailing wildcard (`/*` is `/`).
+fn first_path(spec: &AppSpec) -> String {
+    spec.routing
+        .paths
+        .first()
+        .map(|p| p.trim_end_matches('*').to_string())
+        .unwrap_or_else(|| "/".to_string())
+}
+
 /// Whether a slot runs `desired` tasks that pass health checks, so it can take traffic.
 fn slot_ready(observed: &ObservedSlot, desired: i32) -> bool {
     let Some(service) = &observed.service else {
@@ -1135,6 +1275,11 @@ fn report(
             .map_or(0, |(_, w)| *w);
     }
     status.listener_rule_arn = observed.rule.as_ref().map(|r| r.arn.clone());
+    status.preview_rule_arn = observed
+        .preview
+        .as_ref()
+        .and_then(|p| p.rule.as_ref())
+        .map(|r| r.arn.clone());
     status.canary_weight = Some(slot_status(status, active.other()).map_or(0, |s| s.weight));
     status.load_balancer = Some(LoadBalancerStatus {
         dns_name: observed.load_balancer.dns_name.clone(),
@@ -1302,13 +1447,7 @@ fn urls(inputs: &Inputs<'_>) -> Vec<String> {
         "http"
     };
     let hosts = rule_conditions(inputs.spec, inputs.domain_hosts).host_headers;
-    let path = inputs
-        .spec
-        .routing
-        .paths
-        .first()
-        .map(|p| p.trim_end_matches('*').to_string())
-        .unwrap_or_else(|| "/".to_string());
+    let path = first_path(inputs.spec);
     if hosts.is_empty() {
         vec![format!(
             "{scheme}://{}{path}",

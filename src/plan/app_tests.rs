@@ -47,6 +47,7 @@ fn valid() -> ValidatedApp {
         subnets: vec!["subnet-0123456789abcdef0".into()],
         security_groups: vec!["sg-0123456789abcdef0".into()],
         listener_arn: LISTENER.into(),
+        preview_listener_arn: None,
         execution_role_arn: "arn:aws:iam::123456789012:role/exec".into(),
     }
 }
@@ -83,6 +84,7 @@ fn empty_aws() -> Observed {
         b: ObservedSlot::default(),
         rule: None,
         other_rules: vec![],
+        preview: None,
     }
 }
 
@@ -220,6 +222,9 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
             Change::UpdateService { .. } => "UpdateService",
             Change::CreateRule { .. } => "CreateRule",
             Change::ModifyRule { .. } => "ModifyRule",
+            Change::CreatePreviewRule { .. } => "CreatePreviewRule",
+            Change::ModifyPreviewRule { .. } => "ModifyPreviewRule",
+            Change::DeletePreviewRule { .. } => "DeletePreviewRule",
         })
         .collect()
 }
@@ -560,11 +565,23 @@ fn a_crashing_new_revision_makes_the_app_degraded_while_the_stable_one_serves() 
     let degraded =
         conditions::find(&plan.status.conditions, conditions::DEGRADED).expect("Degraded");
     assert_eq!(degraded.status, "True");
-    assert!(degraded.message.contains("tasks failed to start"), "{}", degraded.message);
-    assert!(degraded.message.contains("revision 1 keeps serving"), "{}", degraded.message);
+    assert!(
+        degraded.message.contains("tasks failed to start"),
+        "{}",
+        degraded.message
+    );
+    assert!(
+        degraded.message.contains("revision 1 keeps serving"),
+        "{}",
+        degraded.message
+    );
     let progressing =
         conditions::find(&plan.status.conditions, conditions::PROGRESSING).expect("Progressing");
-    assert!(progressing.message.contains("1/3 setWeight 10"), "{}", progressing.message);
+    assert!(
+        progressing.message.contains("1/3 setWeight 10"),
+        "{}",
+        progressing.message
+    );
 }
 
 #[test]
@@ -740,4 +757,107 @@ fn a_canary_that_puts_back_the_stable_template_is_stable_without_a_rollout() {
         "no idle slot is started: {:?}",
         plan.changes
     );
+}
+
+fn blue_green(image: &str) -> AppSpec {
+    spec(image, serde_json::json!({"blueGreen": {}}))
+}
+
+const PREVIEW: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/pub/1/3";
+
+fn preview_listener(rule: Option<Rule>) -> PreviewObserved {
+    PreviewObserved {
+        listener: Listener {
+            arn: PREVIEW.into(),
+            load_balancer_arn: "lb".into(),
+            port: 8443,
+            protocol: "HTTPS".into(),
+        },
+        rule,
+        used_priorities: vec![],
+    }
+}
+
+/// A blue-green revision 2 waiting for promotion in slot b, with the preview listener observed.
+fn previewing() -> (AppSpec, AppStatus, Observed, Vec<Revision>) {
+    let new = blue_green("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&blue_green("web:1"));
+    let mut rev2 = revision(2, &new, DeploymentPhase::Paused);
+    rev2.desired_weight = Some(0);
+    rev2.desired_replicas = Some(4);
+    revisions.push(rev2);
+    status.task_definitions.push(registered(2, TD2));
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 0));
+    aws.b.service = Some(service(SlotName::B, TD2, 4, RolloutState::Completed));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 100), (SlotName::B, 0)], &new));
+    aws.preview = Some(preview_listener(None));
+    (new, status, aws, revisions)
+}
+
+#[test]
+fn a_blue_green_revision_is_previewed_on_the_preview_listener_before_the_switch() {
+    let (new, status, aws, revisions) = previewing();
+    let plan = run(&new, &status, &aws, &revisions);
+    match plan
+        .changes
+        .iter()
+        .find(|c| matches!(c, Change::CreatePreviewRule { .. }))
+    {
+        Some(Change::CreatePreviewRule {
+            listener_arn,
+            slot,
+            conditions,
+            ..
+        }) => {
+            assert_eq!(listener_arn, PREVIEW);
+            assert_eq!(*slot, SlotName::B);
+            assert_eq!(conditions, &rule_conditions(&new, &[]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        plan.status.preview_url.as_deref(),
+        Some("https://pub-1.eu-west-1.elb.amazonaws.com:8443/")
+    );
+}
+
+#[test]
+fn the_preview_rule_goes_once_traffic_switches() {
+    let (new, status, mut aws, mut revisions) = previewing();
+    aws.preview = Some(preview_listener(Some(Rule {
+        arn: "preview-rule".into(),
+        priority: Some(1234),
+        conditions: rule_conditions(&new, &[]),
+        forward: vec![WeightedTarget {
+            target_group_arn: "tg-B".into(),
+            weight: 100,
+        }],
+    })));
+    let quiet = run(&new, &status, &aws, &revisions);
+    assert!(
+        !quiet.changes.iter().any(|c| matches!(
+            c,
+            Change::CreatePreviewRule { .. }
+                | Change::ModifyPreviewRule { .. }
+                | Change::DeletePreviewRule { .. }
+        )),
+        "an existing preview rule is left as it is: {:?}",
+        quiet.changes
+    );
+    if let Some(rev2) = revisions.last_mut() {
+        rev2.phase = DeploymentPhase::Progressing;
+        rev2.desired_weight = Some(100);
+    }
+    let switched = run(&new, &status, &aws, &revisions);
+    assert!(
+        switched
+            .changes
+            .contains(&Change::DeletePreviewRule {
+                arn: "preview-rule".into()
+            }),
+        "{:?}",
+        switched.changes
+    );
+    assert_eq!(switched.status.preview_url, None);
 }

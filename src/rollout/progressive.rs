@@ -16,7 +16,9 @@
 
 use super::steps::{self, RolloutStep};
 use crate::api::app::EcsRolloutState;
-use crate::api::deployment::{AnalysisPhase, DeploymentPhase, DeploymentSpec, DeploymentStatus, MetricResult};
+use crate::api::deployment::{
+    AnalysisPhase, DeploymentPhase, DeploymentSpec, DeploymentStatus, MetricResult,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::time::Duration;
 
@@ -228,7 +230,12 @@ impl Run<'_, '_> {
                 "revision {newer} replaced revision {} before it finished; traffic starts again from the stable revision",
                 self.revision()
             );
-            self.finish(DeploymentPhase::Superseded, "RolloutSuperseded", message, false);
+            self.finish(
+                DeploymentPhase::Superseded,
+                "RolloutSuperseded",
+                message,
+                false,
+            );
             return;
         }
         if spec.abort {
@@ -341,7 +348,12 @@ impl Run<'_, '_> {
                     "revision {} serves all traffic; the previous revision is scaled down",
                     self.revision()
                 );
-                self.finish(DeploymentPhase::Succeeded, "RolloutSucceeded", message, false);
+                self.finish(
+                    DeploymentPhase::Succeeded,
+                    "RolloutSucceeded",
+                    message,
+                    false,
+                );
                 return;
             };
             self.set_targets(index);
@@ -393,7 +405,11 @@ impl Run<'_, '_> {
     }
 
     fn progress(&mut self, index: usize, step: &RolloutStep, app: &AppView) -> Progress {
-        let promoted = self.inputs.spec.promote_step.and_then(|p| usize::try_from(p).ok())
+        let promoted = self
+            .inputs
+            .spec
+            .promote_step
+            .and_then(|p| usize::try_from(p).ok())
             == Some(index);
         let slot = app
             .new_slot
@@ -429,7 +445,9 @@ impl Run<'_, '_> {
             RolloutStep::SetScale(_) | RolloutStep::Preview => {
                 let wanted = self.status.desired_replicas.unwrap_or(0);
                 match slot {
-                    Some(s) if s.desired == wanted && s.running >= wanted && s.healthy >= wanted => {
+                    Some(s)
+                        if s.desired == wanted && s.running >= wanted && s.healthy >= wanted =>
+                    {
                         Progress::Complete(format!("{wanted} tasks healthy"))
                     }
                     Some(s) => waiting(format!("{} of {wanted} tasks healthy", s.healthy)),
@@ -457,7 +475,9 @@ impl Run<'_, '_> {
                                 "waiting for promotion; promotes itself in {}",
                                 steps::duration_text(round_up(left))
                             ),
-                            _ => format!("paused for {} more", steps::duration_text(round_up(left))),
+                            _ => {
+                                format!("paused for {} more", steps::duration_text(round_up(left)))
+                            }
                         },
                         look_again: Some(left),
                     }
@@ -478,7 +498,12 @@ impl Run<'_, '_> {
                 if promoted {
                     return Progress::Complete("promoted by a user".to_string());
                 }
-                match self.inputs.verdict.filter(|(i, _)| *i == index).map(|(_, v)| v) {
+                match self
+                    .inputs
+                    .verdict
+                    .filter(|(i, _)| *i == index)
+                    .map(|(_, v)| v)
+                {
                     None => {
                         self.wants_analysis = Some((index, metrics.clone()));
                         Progress::Waiting {
@@ -490,8 +515,12 @@ impl Run<'_, '_> {
                     Some(verdict) => {
                         self.record_analysis(index, metrics, verdict);
                         match verdict {
-                            Verdict::Passed => Progress::Complete(format!("{} passed", metrics.join(", "))),
-                            Verdict::Failed(why) => Progress::Failed(format!("analysis failed: {why}")),
+                            Verdict::Passed => {
+                                Progress::Complete(format!("{} passed", metrics.join(", ")))
+                            }
+                            Verdict::Failed(why) => {
+                                Progress::Failed(format!("analysis failed: {why}"))
+                            }
                             Verdict::Running(next) => Progress::Waiting {
                                 phase: DeploymentPhase::Progressing,
                                 why: format!("measuring {}", metrics.join(", ")),
@@ -499,7 +528,9 @@ impl Run<'_, '_> {
                             },
                             Verdict::Inconclusive(why) => Progress::Waiting {
                                 phase: DeploymentPhase::Paused,
-                                why: format!("analysis inconclusive ({why}); promote to continue or abort"),
+                                why: format!(
+                                    "analysis inconclusive ({why}); promote to continue or abort"
+                                ),
                                 look_again: None,
                             },
                         }
@@ -620,7 +651,9 @@ fn crashed(app: &AppView, revision: i64) -> Option<String> {
 
 fn stable_name(app: &AppView) -> String {
     app.stable_revision
-        .map_or("the stable revision".to_string(), |s| format!("revision {s}"))
+        .map_or("the stable revision".to_string(), |s| {
+            format!("revision {s}")
+        })
 }
 
 fn round_up(d: Duration) -> Duration {

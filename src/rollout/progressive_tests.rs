@@ -179,7 +179,14 @@ fn a_weight_step_completes_only_when_the_weight_read_back_equals_the_desired_one
     // The tasks are up, the listener still says 0%: not done.
     let before = rollout.decide(&started.status, &app(Some(slot(1, 0))), at(5));
     assert_eq!(step(&before), Some(0), "{:?}", before.status.message);
-    assert!(before.status.message.as_deref().unwrap_or_default().contains("read back: 0%"));
+    assert!(
+        before
+            .status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("read back: 0%")
+    );
 
     // A weight read back on another revision's slot does not count either.
     let mut other = slot(1, 25);
@@ -196,7 +203,11 @@ fn a_weight_step_completes_only_when_the_weight_read_back_equals_the_desired_one
 fn the_new_slot_runs_replicas_times_weight_rounded_up_before_traffic_moves() {
     let rollout = Rollout::canary(serde_json::json!([{"setWeight": 10}, {"setWeight": 60}]));
     let first = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
-    assert_eq!(first.status.desired_replicas, Some(1), "10% of 4 rounds up to 1");
+    assert_eq!(
+        first.status.desired_replicas,
+        Some(1),
+        "10% of 4 rounds up to 1"
+    );
     let waiting = rollout.decide(&first.status, &app(Some(slot(0, 0))), at(1));
     assert!(
         waiting
@@ -209,18 +220,27 @@ fn the_new_slot_runs_replicas_times_weight_rounded_up_before_traffic_moves() {
         waiting.status.message
     );
     let second = rollout.decide(&first.status, &app(Some(slot(1, 10))), at(2));
-    assert_eq!(second.status.desired_replicas, Some(3), "60% of 4 rounds up to 3");
+    assert_eq!(
+        second.status.desired_replicas,
+        Some(3),
+        "60% of 4 rounds up to 3"
+    );
 }
 
 #[test]
 fn a_timed_pause_waits_for_the_time_left_and_then_continues() {
-    let rollout = Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {"duration": "2m"}}]));
+    let rollout =
+        Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {"duration": "2m"}}]));
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     let paused = rollout.decide(&started.status, &app(Some(slot(1, 10))), at(10));
     assert_eq!(phase(&paused), DeploymentPhase::Paused);
     assert_eq!(paused.requeue_after, Some(Duration::from_secs(120)));
     let later = rollout.decide(&paused.status, &app(Some(slot(1, 10))), at(70));
-    assert_eq!(later.requeue_after, Some(Duration::from_secs(60)), "the time left, not the whole pause");
+    assert_eq!(
+        later.requeue_after,
+        Some(Duration::from_secs(60)),
+        "the time left, not the whole pause"
+    );
     assert_eq!(step(&later), Some(1));
     let done = rollout.decide(&later.status, &app(Some(slot(1, 10))), at(130));
     assert_eq!(step(&done), Some(2), "on to full traffic");
@@ -230,10 +250,14 @@ fn a_timed_pause_waits_for_the_time_left_and_then_continues() {
 
 #[test]
 fn a_pause_without_duration_waits_until_promoted_and_a_second_promotion_is_harmless() {
-    let mut rollout = Rollout::canary(serde_json::json!([{"pause": {}}, {"setWeight": 50}, {"pause": {}}]));
+    let mut rollout =
+        Rollout::canary(serde_json::json!([{"pause": {}}, {"setWeight": 50}, {"pause": {}}]));
     let paused = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     assert_eq!(phase(&paused), DeploymentPhase::Paused);
-    assert_eq!(paused.requeue_after, None, "nothing to wait for but a person");
+    assert_eq!(
+        paused.requeue_after, None,
+        "nothing to wait for but a person"
+    );
     let still = rollout.decide(&paused.status, &app(Some(slot(1, 0))), at(3600));
     assert_eq!(step(&still), Some(0));
 
@@ -244,7 +268,11 @@ fn a_pause_without_duration_waits_until_promoted_and_a_second_promotion_is_harml
     // The same promotion again, once the rollout is past that step, changes nothing.
     let again = rollout.decide(&promoted.status, &app(Some(slot(2, 50))), at(3602));
     assert_eq!(step(&again), Some(2));
-    assert_eq!(phase(&again), DeploymentPhase::Paused, "the second pause still waits");
+    assert_eq!(
+        phase(&again),
+        DeploymentPhase::Paused,
+        "the second pause still waits"
+    );
 }
 
 #[test]
@@ -264,10 +292,15 @@ fn abort_returns_all_traffic_to_stable_at_once_and_scales_the_canary_down() {
 
 #[test]
 fn a_failed_analysis_returns_all_traffic_to_stable() {
-    let rollout = Rollout::canary(serde_json::json!([{"setWeight": 20}, {"analysis": {"metrics": ["errors"]}}]));
+    let rollout = Rollout::canary(
+        serde_json::json!([{"setWeight": 20}, {"analysis": {"metrics": ["errors"]}}]),
+    );
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     let measuring = rollout.decide(&started.status, &app(Some(slot(1, 20))), at(5));
-    assert_eq!(measuring.wants_analysis, Some((1, vec!["errors".to_string()])));
+    assert_eq!(
+        measuring.wants_analysis,
+        Some((1, vec!["errors".to_string()]))
+    );
     let verdict = Verdict::Failed("errors was 0.12, above 0.01".into());
     let failed = rollout.decide_with(
         &measuring.status,
@@ -279,7 +312,14 @@ fn a_failed_analysis_returns_all_traffic_to_stable() {
     assert_eq!(failed.status.desired_weight, Some(0));
     assert_eq!(failed.status.desired_replicas, Some(0));
     assert_eq!(failed.status.analysis[0].phase, AnalysisPhase::Failed);
-    assert!(failed.status.message.as_deref().unwrap_or_default().contains("0.12"));
+    assert!(
+        failed
+            .status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("0.12")
+    );
 }
 
 #[test]
@@ -288,9 +328,19 @@ fn a_verdict_for_another_step_is_not_taken_for_the_current_one() {
         {"analysis": {"metrics": ["a"]}}, {"setWeight": 10}, {"analysis": {"metrics": ["b"]}}
     ]));
     let passed = Verdict::Passed;
-    let first = rollout.decide_with(&DeploymentStatus::default(), Some(&app(None)), Some((0, &passed)), at(0));
+    let first = rollout.decide_with(
+        &DeploymentStatus::default(),
+        Some(&app(None)),
+        Some((0, &passed)),
+        at(0),
+    );
     assert_eq!(step(&first), Some(1));
-    let at_b = rollout.decide_with(&first.status, Some(&app(Some(slot(1, 10)))), Some((0, &passed)), at(1));
+    let at_b = rollout.decide_with(
+        &first.status,
+        Some(&app(Some(slot(1, 10)))),
+        Some((0, &passed)),
+        at(1),
+    );
     assert_eq!(step(&at_b), Some(2));
     assert_eq!(at_b.wants_analysis, Some((2, vec!["b".to_string()])));
 }
@@ -299,10 +349,22 @@ fn a_verdict_for_another_step_is_not_taken_for_the_current_one() {
 fn an_inconclusive_analysis_pauses_for_a_person() {
     let mut rollout = Rollout::canary(serde_json::json!([{"analysis": {"metrics": ["latency"]}}]));
     let verdict = Verdict::Inconclusive("no requests in the last 5 minutes".into());
-    let paused = rollout.decide_with(&DeploymentStatus::default(), Some(&app(None)), Some((0, &verdict)), at(0));
+    let paused = rollout.decide_with(
+        &DeploymentStatus::default(),
+        Some(&app(None)),
+        Some((0, &verdict)),
+        at(0),
+    );
     assert_eq!(phase(&paused), DeploymentPhase::Paused);
     assert_eq!(paused.status.analysis[0].phase, AnalysisPhase::Inconclusive);
-    assert!(paused.status.message.as_deref().unwrap_or_default().contains("promote"));
+    assert!(
+        paused
+            .status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("promote")
+    );
     rollout.spec.promote_step = Some(0);
     let promoted = rollout.decide(&paused.status, &app(Some(slot(1, 0))), at(1));
     assert_eq!(step(&promoted), Some(1));
@@ -333,7 +395,10 @@ fn a_step_that_never_completes_fails_at_the_progress_deadline_saying_what_is_mis
     let message = late.status.message.clone().unwrap_or_default();
     assert!(message.contains("progress deadline of 600s"), "{message}");
     assert!(message.contains("0 of 1 tasks healthy"), "{message}");
-    assert!(message.ends_with("all traffic returns to revision 1"), "{message}");
+    assert!(
+        message.ends_with("all traffic returns to revision 1"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -363,7 +428,12 @@ fn crashing_tasks_fail_the_rollout() {
     let failed = rollout.decide(&started.status, &app(Some(crashing)), at(20));
     assert_eq!(phase(&failed), DeploymentPhase::Failed);
     assert!(
-        failed.status.message.as_deref().unwrap_or_default().contains("tasks failed to start"),
+        failed
+            .status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("tasks failed to start"),
         "{:?}",
         failed.status.message
     );
@@ -377,7 +447,8 @@ fn crashing_tasks_fail_the_rollout() {
 
 #[test]
 fn a_user_pause_holds_the_step_and_resume_continues_without_losing_pause_time() {
-    let mut rollout = Rollout::canary(serde_json::json!([{"pause": {"duration": "10m"}}, {"setWeight": 50}]));
+    let mut rollout =
+        Rollout::canary(serde_json::json!([{"pause": {"duration": "10m"}}, {"setWeight": 50}]));
     let pausing = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     rollout.spec.paused = true;
     let held = rollout.decide(&pausing.status, &app(Some(slot(1, 0))), at(60));
@@ -387,24 +458,37 @@ fn a_user_pause_holds_the_step_and_resume_continues_without_losing_pause_time() 
     // Held past the pause's end: nothing moves while paused by a user.
     let still = rollout.decide(&held.status, &app(Some(slot(1, 0))), at(900));
     assert_eq!(step(&still), Some(0));
-    assert_eq!(still.status.paused_at.as_ref().map(|t| t.0), Some(at(60)), "paused_at is kept");
+    assert_eq!(
+        still.status.paused_at.as_ref().map(|t| t.0),
+        Some(at(60)),
+        "paused_at is kept"
+    );
     rollout.spec.paused = false;
     let resumed = rollout.decide(&still.status, &app(Some(slot(1, 0))), at(901));
     assert_eq!(resumed.status.paused_at, None);
     assert!(reasons(&resumed).contains(&"RolloutResumed"));
-    assert_eq!(step(&resumed), Some(1), "the pause's 10 minutes had passed since it started");
+    assert_eq!(
+        step(&resumed),
+        Some(1),
+        "the pause's 10 minutes had passed since it started"
+    );
 }
 
 #[test]
 fn full_promotion_skips_to_full_traffic_but_not_past_its_verification() {
-    let mut rollout = Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]));
+    let mut rollout =
+        Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]));
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     rollout.spec.promote_full = true;
     let promoted = rollout.decide(&started.status, &app(Some(slot(1, 10))), at(1));
     assert_eq!(step(&promoted), Some(3), "the final setWeight 100");
     assert_eq!(promoted.status.desired_weight, Some(100));
     assert_eq!(promoted.status.desired_replicas, Some(REPLICAS));
-    assert_eq!(phase(&promoted), DeploymentPhase::Progressing, "100% still has to be read back");
+    assert_eq!(
+        phase(&promoted),
+        DeploymentPhase::Progressing,
+        "100% still has to be read back"
+    );
 }
 
 #[test]
@@ -452,10 +536,14 @@ fn the_old_slot_stays_during_the_scale_down_delay_and_an_abort_then_switches_bac
     let mut rollout = Rollout::blue_green(serde_json::json!({"autoPromotionSeconds": 0}));
     let mut status = DeploymentStatus::default();
     for second in 0..10 {
-        status = rollout.decide(&status, &applied(&status), at(second)).status;
+        status = rollout
+            .decide(&status, &applied(&status), at(second))
+            .status;
     }
     assert_eq!(
-        rollout.steps.get(status.current_step_index.unwrap_or(0) as usize),
+        rollout
+            .steps
+            .get(status.current_step_index.unwrap_or(0) as usize),
         Some(&RolloutStep::ScaleDownDelay(Duration::from_secs(30)))
     );
     assert_eq!(status.phase, DeploymentPhase::Progressing);
@@ -463,7 +551,11 @@ fn the_old_slot_stays_during_the_scale_down_delay_and_an_abort_then_switches_bac
     rollout.spec.abort = true;
     let aborted = rollout.decide(&status, &applied(&status), at(11));
     assert_eq!(aborted.status.phase, DeploymentPhase::Aborted);
-    assert_eq!(aborted.status.desired_weight, Some(0), "all traffic back to the old slot");
+    assert_eq!(
+        aborted.status.desired_weight,
+        Some(0),
+        "all traffic back to the old slot"
+    );
 }
 
 #[test]
@@ -476,7 +568,10 @@ fn blue_green_previews_at_full_size_then_waits_for_promotion() {
     assert_eq!(step(&half), Some(0), "the preview waits for every task");
     let waiting = rollout.decide(&half.status, &app(Some(slot(REPLICAS, 0))), at(10));
     assert_eq!(phase(&waiting), DeploymentPhase::Paused);
-    assert_eq!(waiting.status.current_step.as_deref(), Some("2/4 promotion"));
+    assert_eq!(
+        waiting.status.current_step.as_deref(),
+        Some("2/4 promotion")
+    );
     assert_eq!(waiting.status.desired_weight, Some(0));
     rollout.spec.promote_step = Some(1);
     let switching = rollout.decide(&waiting.status, &app(Some(slot(REPLICAS, 0))), at(20));
@@ -505,7 +600,8 @@ fn blue_green_promotes_itself_after_the_auto_promotion_delay() {
 
 #[test]
 fn the_same_inputs_give_the_same_decision() {
-    let rollout = Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {"duration": "1m"}}]));
+    let rollout =
+        Rollout::canary(serde_json::json!([{"setWeight": 10}, {"pause": {"duration": "1m"}}]));
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
     let view = app(Some(slot(1, 10)));
     let once = rollout.decide(&started.status, &view, at(20));
@@ -538,5 +634,12 @@ fn without_its_app_the_rollout_waits() {
     let rollout = Rollout::canary(serde_json::json!([{"setWeight": 10}]));
     let waiting = rollout.decide_with(&DeploymentStatus::default(), None, None, at(0));
     assert_eq!(phase(&waiting), DeploymentPhase::Pending);
-    assert!(waiting.status.message.as_deref().unwrap_or_default().contains("does not exist"));
+    assert!(
+        waiting
+            .status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not exist")
+    );
 }

@@ -96,7 +96,9 @@ impl fmt::Display for RolloutStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RolloutStep::SetWeight(w) => write!(f, "setWeight {w}"),
-            RolloutStep::SetScale(Scale::MatchWeight) => write!(f, "setCanaryScale matchTrafficWeight"),
+            RolloutStep::SetScale(Scale::MatchWeight) => {
+                write!(f, "setCanaryScale matchTrafficWeight")
+            }
             RolloutStep::SetScale(Scale::Replicas(n)) => write!(f, "setCanaryScale {n} tasks"),
             RolloutStep::SetScale(Scale::Percent(p)) => write!(f, "setCanaryScale {p}%"),
             RolloutStep::SetScale(Scale::Full) => write!(f, "setCanaryScale full"),
@@ -317,7 +319,10 @@ mod tests {
         assert_eq!(steps[0], RolloutStep::Preview);
         assert!(matches!(
             &steps[1],
-            RolloutStep::Analysis { point: AnalysisPoint::PrePromotion, .. }
+            RolloutStep::Analysis {
+                point: AnalysisPoint::PrePromotion,
+                ..
+            }
         ));
         assert_eq!(
             steps[2],
@@ -326,12 +331,22 @@ mod tests {
         assert_eq!(steps[3], RolloutStep::Switch);
         assert!(matches!(
             &steps[4],
-            RolloutStep::Analysis { point: AnalysisPoint::PostPromotion, .. }
+            RolloutStep::Analysis {
+                point: AnalysisPoint::PostPromotion,
+                ..
+            }
         ));
-        assert_eq!(steps[5], RolloutStep::ScaleDownDelay(Duration::from_secs(30)));
+        assert_eq!(
+            steps[5],
+            RolloutStep::ScaleDownDelay(Duration::from_secs(30))
+        );
         assert_eq!(full_traffic_index(&steps), 3);
         assert_eq!(weight_at(&steps, 2), 0);
-        assert_eq!(replicas_at(&steps, 0, 3), 3, "the preview runs at full size");
+        assert_eq!(
+            replicas_at(&steps, 0, 3),
+            3,
+            "the preview runs at full size"
+        );
     }
 
     #[test]
@@ -353,7 +368,9 @@ mod tests {
 
     #[test]
     fn a_pause_that_does_not_parse_names_its_step() {
-        let mut s = strategy(serde_json::json!({"canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "5m"}}]}}));
+        let mut s = strategy(
+            serde_json::json!({"canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "5m"}}]}}),
+        );
         if let Some(canary) = s.canary.as_mut() {
             canary.steps[1].pause = Some(crate::api::strategy::PauseStep {
                 duration: Some("soon".into()),

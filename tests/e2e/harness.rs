@@ -501,3 +501,102 @@ pub fn rule_weights(snapshot: &WorldSnapshot, id: &AppIdentity) -> Vec<i32> {
         .flat_map(|r| r.forward.iter().map(|w| w.weight))
         .collect()
 }
+
+/// One look at an App's two slots in simulated AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotSample {
+    /// Weights of slots a and b in the rule.
+    pub weights: (i32, i32),
+    /// Desired task counts of slots a and b.
+    pub desired: (i32, i32),
+}
+
+/// The App's slots as AWS has them now.
+pub fn sample(snapshot: &WorldSnapshot, id: &AppIdentity) -> SlotSample {
+    let desired = |slot| {
+        snapshot
+            .services
+            .iter()
+            .find(|s| s.service.name == id.service_name(slot) && s.service.status == "ACTIVE")
+            .map_or(0, |s| s.service.desired_count)
+    };
+    let tg_arn = |slot| {
+        snapshot
+            .target_groups
+            .iter()
+            .find(|t| t.target_group.name == id.target_group_name(slot))
+            .map(|t| t.target_group.arn.clone())
+    };
+    let weight = |slot| {
+        let Some(arn) = tg_arn(slot) else { return 0 };
+        app_rules(snapshot, id)
+            .iter()
+            .flat_map(|r| r.forward.iter())
+            .find(|w| w.target_group_arn == arn)
+            .map_or(0, |w| w.weight)
+    };
+    SlotSample {
+        weights: (weight(SlotName::A), weight(SlotName::B)),
+        desired: (desired(SlotName::A), desired(SlotName::B)),
+    }
+}
+
+impl Env {
+    /// Samples the App's slots every 100 ms until `done` accepts the Deployment `deployment`,
+    /// and returns the distinct samples in order (with when each was first seen).
+    pub async fn watch_slots(
+        &self,
+        id: &AppIdentity,
+        deployment: &str,
+        what: &str,
+        done: impl Fn(&Deployment) -> bool,
+    ) -> Vec<(Instant, SlotSample)> {
+        let start = Instant::now();
+        let mut seen: Vec<(Instant, SlotSample)> = Vec::new();
+        loop {
+            let now = sample(&self.aws.snapshot(), id);
+            if seen.last().map(|(_, s)| s) != Some(&now) {
+                seen.push((Instant::now(), now));
+            }
+            if let Some(d) = self
+                .deployments()
+                .get_opt(deployment)
+                .await
+                .expect("readable")
+                && done(&d)
+            {
+                return seen;
+            }
+            if start.elapsed() > PATIENCE * 2 {
+                let d = self
+                    .deployments()
+                    .get_opt(deployment)
+                    .await
+                    .expect("readable");
+                panic!(
+                    "Deployment {deployment} never became {what}; slots seen: {:?}; last status: {:#?}",
+                    seen.iter().map(|(_, s)| s).collect::<Vec<_>>(),
+                    d.and_then(|d| d.status)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Patches a Deployment's spec (as the CLI does).
+    pub async fn patch_deployment(&self, name: &str, patch: serde_json::Value) {
+        self.deployments()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({ "spec": patch })),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("Deployment {name} patched: {e}"));
+    }
+}
+
+/// Whether a Deployment is in `phase`.
+pub fn in_phase(phase: DeploymentPhase) -> impl Fn(&Deployment) -> bool {
+    move |d| d.status.as_ref().is_some_and(|s| s.phase == phase)
+}

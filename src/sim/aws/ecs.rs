@@ -714,6 +714,16 @@ impl World {
             .collect())
     }
 
+    /// The image of the running task that has `ip`, if any.
+    pub fn ecs_image_of_ip(&self, ip: &str) -> Option<String> {
+        self.ecs
+            .services
+            .iter()
+            .flat_map(|s| s.tasks.iter())
+            .find(|t| t.ip == ip && t.status == TaskStatus::Running)
+            .map(|t| t.image.clone())
+    }
+
     pub fn ecs_delete_service(&mut self, cluster: &str, name: &str) -> SimResult<()> {
         let cluster = self
             .ecs

@@ -479,6 +479,30 @@ fn validate_tags(tags: &[Tag]) -> SimResult<()> {
     Ok(())
 }
 
+/// ALB condition matching: `*` matches any characters (none included), `?` exactly one.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer match with backtracking to the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
 fn validate_conditions(conditions: &RuleConditions) -> SimResult<()> {
     // RuleCondition: host-header and path-pattern values; Quotas: 5 condition values per rule;
     // HostHeaderConditionConfig / PathPatternConditionConfig: each value up to 128 characters.
@@ -579,13 +603,6 @@ impl World {
             self.ids.digits(10),
             self.region
         );
-        let listener_id = self.ids.hex(16);
-        let listener_arn = format!("{prefix}:listener/app/{name}/{lb_id}/{listener_id}");
-        let rule_arn = format!(
-            "{prefix}:listener-rule/app/{name}/{lb_id}/{listener_id}/{}",
-            self.ids.hex(16)
-        );
-        let certificate = self.acm_import_certificate(&format!("{name}.default.internal"));
         self.elb.load_balancers.push(LoadBalancerRecord {
             arn: lb_arn.clone(),
             name: name.to_string(),
@@ -594,10 +611,39 @@ impl World {
             vpc_id: self.default_vpc().id.clone(),
             tags: Vec::new(),
         });
+        let listener_arn = self.elb_add_listener(&lb_arn, 443).unwrap_or_default();
+        (lb_arn, listener_arn)
+    }
+
+    /// Adds an HTTPS listener on `port` to a load balancer (its default certificate an imported
+    /// ACM certificate, its default rule a fixed 404) and returns its ARN; a listener on that port
+    /// is returned as it is. `None` when the load balancer does not exist.
+    pub fn elb_add_listener(&mut self, lb_arn: &str, port: i32) -> Option<String> {
+        let lb = self.elb.load_balancer(lb_arn)?.clone();
+        if let Some(existing) = self
+            .elb
+            .listeners
+            .iter()
+            .find(|l| l.load_balancer_arn == lb_arn && l.port == port)
+        {
+            return Some(existing.arn.clone());
+        }
+        // ...:loadbalancer/app/<name>/<id> -> ...:listener/app/<name>/<id>/<listener id>
+        let listener_arn = format!(
+            "{}/{}",
+            lb.arn.replacen(":loadbalancer/", ":listener/", 1),
+            self.ids.hex(16)
+        );
+        let rule_arn = format!(
+            "{}/{}",
+            listener_arn.replacen(":listener/", ":listener-rule/", 1),
+            self.ids.hex(16)
+        );
+        let certificate = self.acm_import_certificate(&format!("{}.default.internal", lb.name));
         self.elb.listeners.push(ListenerRecord {
             arn: listener_arn.clone(),
-            load_balancer_arn: lb_arn.clone(),
-            port: 443,
+            load_balancer_arn: lb.arn.clone(),
+            port,
             protocol: "HTTPS".to_string(),
             default_certificate: Some(certificate),
             certificates: Vec::new(),
@@ -611,7 +657,34 @@ impl World {
             forward: Vec::new(),
             tags: Vec::new(),
         });
-        (lb_arn, listener_arn)
+        Some(listener_arn)
+    }
+
+    /// Where the listener sends a request for `host` and `path`: the first rule (by priority,
+    /// the default rule last) whose conditions match, and its forward action's target groups
+    /// with a weight above zero. Empty when the default rule answers.
+    pub fn elb_route(&self, listener_arn: &str, host: &str, path: &str) -> Vec<WeightedTarget> {
+        let mut rules: Vec<&RuleRecord> = self
+            .elb
+            .rules
+            .iter()
+            .filter(|r| r.listener_arn == listener_arn)
+            .collect();
+        rules.sort_by_key(|r| r.priority.unwrap_or(i32::MAX));
+        let host = host.to_ascii_lowercase();
+        rules
+            .into_iter()
+            .find(|r| {
+                let hosts = &r.conditions.host_headers;
+                let paths = &r.conditions.path_patterns;
+                (hosts.is_empty()
+                    || hosts
+                        .iter()
+                        .any(|h| wildcard_match(&h.to_ascii_lowercase(), &host)))
+                    && (paths.is_empty() || paths.iter().any(|p| wildcard_match(p, path)))
+            })
+            .map(|r| r.forward.iter().filter(|w| w.weight > 0).cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn elb_describe_listener(&self, arn: &str) -> SimResult<Option<Listener>> {

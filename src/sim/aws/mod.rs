@@ -123,6 +123,17 @@ impl std::fmt::Debug for AwsSim {
     }
 }
 
+/// One destination of a routed request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// The target group.
+    pub target_group_arn: String,
+    /// Its weight in the forward action (above zero).
+    pub weight: i32,
+    /// The images of the tasks behind its healthy targets.
+    pub healthy_images: Vec<String>,
+}
+
 /// The simulated VPC: what Apps put in their network settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimNetwork {
@@ -154,12 +165,14 @@ impl AwsSim {
     /// A ready world for the playground and e2e tests: region and account from the config
     /// (eu-west-1 and 123456789012 by default), the ECS cluster `playground`, the default VPC with
     /// two subnets and a security group, the internet-facing ALB `playground` with an HTTPS:443
-    /// listener, the public hosted zone `example.com.` and a task execution role. Returns the
+    /// listener and an HTTPS:8443 listener for blue-green previews, the public hosted zone
+    /// `example.com.` and a task execution role. Returns the
     /// operator defaults that point at them. Pass [`Timings::playground`] for short delays.
     pub fn playground(config: SimConfig) -> (Self, OperatorDefaults) {
         let sim = AwsSim::new(config);
         let cluster = sim.add_cluster("playground");
-        let (_, listener) = sim.add_load_balancer("playground");
+        let (lb, listener) = sim.add_load_balancer("playground");
+        let preview = sim.add_listener(&lb, 8443);
         sim.add_hosted_zone("example.com");
         let network = sim.network();
         let account = sim.lock().account.clone();
@@ -174,6 +187,7 @@ impl AwsSim {
             subnets: network.subnets,
             security_groups: network.security_groups,
             listener_arn: Some(listener),
+            preview_listener_arn: preview,
             execution_role_arn: Some(format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole")),
         };
         (sim, defaults)
@@ -229,6 +243,71 @@ impl AwsSim {
     /// load balancer and listener ARNs; the same name returns the existing one.
     pub fn add_load_balancer(&self, name: &str) -> (String, String) {
         self.settled().elb_add_load_balancer(name)
+    }
+
+    /// Adds an HTTPS listener on `port` to the load balancer `lb_arn` and returns its ARN (the
+    /// existing one on that port, if any); `None` when the load balancer does not exist.
+    pub fn add_listener(&self, lb_arn: &str, port: i32) -> Option<String> {
+        self.settled().elb_add_listener(lb_arn, port)
+    }
+
+    /// Where a request to `url` goes: the load balancer is found by the URL's host (its DNS name)
+    /// or, for an App's own hostname, by `load_balancer`'s listeners on the URL's port; the result
+    /// is each target group the matching rule forwards to with a weight above zero, with the
+    /// images of its healthy targets' tasks. Empty when nothing answers but the default rule.
+    pub fn route(&self, load_balancer_dns: &str, url: &str) -> Vec<RouteTarget> {
+        let world = self.settled();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Vec::new();
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().unwrap_or(0)),
+            None => (authority, if scheme == "https" { 443 } else { 80 }),
+        };
+        let Some(lb) = world
+            .elb
+            .load_balancers
+            .iter()
+            .find(|l| l.dns_name == load_balancer_dns)
+        else {
+            return Vec::new();
+        };
+        let Some(listener) = world
+            .elb
+            .listeners
+            .iter()
+            .find(|l| l.load_balancer_arn == lb.arn && l.port == port)
+        else {
+            return Vec::new();
+        };
+        let now = world.now;
+        world
+            .elb_route(&listener.arn, host, path)
+            .into_iter()
+            .map(|target| {
+                let images = world
+                    .elb
+                    .target_group(&target.target_group_arn)
+                    .map(|tg| {
+                        tg.targets
+                            .iter()
+                            .filter(|t| {
+                                world.elb.target_health(&tg.arn, &t.ip, now)
+                                    == Some(elbv2::Health::Healthy)
+                            })
+                            .filter_map(|t| world.ecs_image_of_ip(&t.ip))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                RouteTarget {
+                    target_group_arn: target.target_group_arn,
+                    weight: target.weight,
+                    healthy_images: images,
+                }
+            })
+            .collect()
     }
 
     /// Adds a public hosted zone (the name with or without its trailing dot) and returns its ID
