@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod api;
 pub mod aws;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod controller;

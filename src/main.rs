@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Deploy container apps to Amazon ECS on Fargate from Kubernetes, with progressive delivery,
-/// DNS and TLS.
+/// DNS and TLS. Installed or linked as `kubectl-cygni`, it is also a kubectl plugin
+/// (`kubectl cygni promote web`).
 #[derive(Parser, Debug)]
 #[command(name = "cygni", version, about, long_about = None)]
 struct Cli {
@@ -31,10 +32,32 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Control(cygni::cli::Control),
+}
+
+/// The name the binary was run as: `kubectl-cygni` when kubectl runs it as a plugin.
+fn invoked_as() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    if invoked_as() == "kubectl-cygni" {
+        command = command.bin_name("kubectl cygni");
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     cygni::telemetry::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +71,11 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(cygni::playground::run(*args))),
         Command::Crds { write } => crds(write),
+        Command::Control(control) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(control.run())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -631,7 +631,10 @@ impl Progress {
         ctx: &Context,
     ) -> Result<(), Error> {
         match change {
-            Change::CreateDeployment { revision } => create_deployment(app, *revision, ctx).await,
+            Change::CreateDeployment {
+                revision,
+                rollback_of,
+            } => create_deployment(app, *revision, *rollback_of, ctx).await,
             Change::PruneDeployments { revisions } => {
                 let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &id.namespace);
                 for revision in revisions {
@@ -691,8 +694,8 @@ impl Progress {
                     .cloned()
                     .ok_or(Error::Missing("target group"))?;
                 input.client_token = id.client_token(*slot, &input.task_definition_arn);
-                ctx.aws.ecs.create_service(&input).await.map_err(aws)?;
-                self.requested(*slot, *revision);
+                let service = ctx.aws.ecs.create_service(&input).await.map_err(aws)?;
+                self.requested(*slot, *revision, &service);
                 Ok(())
             }
             Change::UpdateService {
@@ -706,9 +709,16 @@ impl Progress {
                 {
                     update.task_definition_arn = Some(self.registered(*revision)?);
                 }
-                ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
-                if let Some(revision) = revision {
-                    self.requested(*slot, *revision);
+                let service = ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
+                let asked = revision.or_else(|| {
+                    self.status
+                        .slots
+                        .iter()
+                        .find(|s| s.name == *slot)
+                        .and_then(|s| s.requested_revision)
+                });
+                if let Some(revision) = asked {
+                    self.requested(*slot, revision, &service);
                 }
                 Ok(())
             }
@@ -730,6 +740,7 @@ impl Progress {
                     )
                     .await
                     .map_err(aws)?;
+                self.rule_written(&rule);
                 self.status.listener_rule_arn = Some(rule.arn);
                 Ok(())
             }
@@ -739,11 +750,13 @@ impl Progress {
                 weights,
             } => {
                 let forward = planner::forward(weights, &self.target_groups);
-                ctx.aws
+                let rule = ctx
+                    .aws
                     .elbv2
                     .modify_rule(arn, conditions, &forward)
                     .await
                     .map_err(aws)?;
+                self.rule_written(&rule);
                 Ok(())
             }
             Change::CreatePreviewRule {
@@ -785,6 +798,27 @@ impl Progress {
         }
     }
 
+    /// Records the slots' weights as the rule AWS answered with has them, so the status never
+    /// shows weights from before the write.
+    fn rule_written(&mut self, rule: &Rule) {
+        let active = self.status.active_slot.unwrap_or(SlotName::A);
+        for slot in &mut self.status.slots {
+            if let Some(tg) = self.target_groups.get(&slot.name) {
+                slot.weight = rule
+                    .forward
+                    .iter()
+                    .find(|w| &w.target_group_arn == tg)
+                    .map_or(0, |w| w.weight);
+            }
+        }
+        self.status.canary_weight = self
+            .status
+            .slots
+            .iter()
+            .find(|s| s.name == active.other())
+            .map(|s| s.weight);
+    }
+
     /// The task definition registered earlier in this plan for a revision.
     fn registered(&self, revision: i64) -> Result<String, Error> {
         self.task_definitions
@@ -793,10 +827,13 @@ impl Progress {
             .ok_or(Error::Missing("task definition"))
     }
 
-    /// Remembers which revision a slot was asked to run.
-    fn requested(&mut self, slot: SlotName, revision: i64) {
+    /// Remembers which revision a slot was asked to run, and what ECS answered about it: the
+    /// status then says the slot is being updated, not what it ran before the write.
+    fn requested(&mut self, slot: SlotName, revision: i64, service: &crate::aws::ecs::Service) {
+        let registry = self.status.task_definitions.clone();
         if let Some(state) = self.status.slots.iter_mut().find(|s| s.name == slot) {
             state.requested_revision = Some(revision);
+            planner::read_service(state, service, None, &registry);
         }
     }
 }
@@ -833,7 +870,12 @@ async fn register_once(input: &TaskDefinitionInput, ctx: &Context) -> Result<Str
         .arn)
 }
 
-async fn create_deployment(app: &App, revision: i64, ctx: &Context) -> Result<(), Error> {
+async fn create_deployment(
+    app: &App,
+    revision: i64,
+    rollback_of: Option<i64>,
+    ctx: &Context,
+) -> Result<(), Error> {
     let namespace = app.namespace().unwrap_or_default();
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let template = app.spec.template();
@@ -855,7 +897,7 @@ async fn create_deployment(app: &App, revision: i64, ctx: &Context) -> Result<()
             template,
             strategy: app.spec.strategy.clone(),
             analysis: app.spec.analysis.clone(),
-            rollback_of: None,
+            rollback_of,
             paused: false,
             abort: false,
             promote_full: false,
@@ -872,7 +914,13 @@ async fn create_deployment(app: &App, revision: i64, ctx: &Context) -> Result<()
                     type_: EventType::Normal,
                     reason: "RevisionCreated",
                     action: "Rollout",
-                    note: format!("revision {revision}: image {}", app.spec.container.image),
+                    note: match rollback_of {
+                        Some(earlier) => format!(
+                            "revision {revision}: image {} (a rollback to revision {earlier})",
+                            app.spec.container.image
+                        ),
+                        None => format!("revision {revision}: image {}", app.spec.container.image),
+                    },
                     related: Some(deployment_ref(app, revision)),
                 },
             )

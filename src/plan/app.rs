@@ -140,6 +140,8 @@ pub enum Change {
     CreateDeployment {
         /// Revision number.
         revision: i64,
+        /// The newest earlier revision with the same template, when it puts one back.
+        rollback_of: Option<i64>,
     },
     /// Delete Deployments beyond the revision history limit.
     PruneDeployments {
@@ -263,9 +265,16 @@ impl Change {
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Change::CreateDeployment { revision } => {
-                write!(f, "create Deployment for revision {revision}")
-            }
+            Change::CreateDeployment {
+                revision,
+                rollback_of,
+            } => match rollback_of {
+                Some(earlier) => write!(
+                    f,
+                    "create Deployment for revision {revision} (a rollback to {earlier})"
+                ),
+                None => write!(f, "create Deployment for revision {revision}"),
+            },
             Change::PruneDeployments { revisions } => {
                 let list: Vec<String> = revisions.iter().map(ToString::to_string).collect();
                 write!(f, "prune revisions {}", list.join(", "))
@@ -358,7 +367,15 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let newest_hash = revisions.last().map(|r| r.template_hash.clone());
     if newest_hash.as_deref() != Some(inputs.template_hash) {
         let number = revisions.last().map_or(1, |r| r.number + 1);
-        changes.push(Change::CreateDeployment { revision: number });
+        let rollback_of = revisions
+            .iter()
+            .rev()
+            .find(|r| r.template_hash == inputs.template_hash)
+            .map(|r| r.number);
+        changes.push(Change::CreateDeployment {
+            revision: number,
+            rollback_of,
+        });
         revisions.push(Revision {
             number,
             template_hash: inputs.template_hash.to_string(),
@@ -426,7 +443,16 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
 
     // 5. The listener rule: conditions and weights; and the preview rule of a blue-green
     // revision before its switch.
-    converge_rule(inputs, &intents, &mut changes);
+    // The task definition each slot should run, for the rule to move traffic only to a slot
+    // that settled on it.
+    let arns = SLOTS.map(|slot| {
+        let recorded = slot_status(&status, slot).and_then(|s| s.revision);
+        intents[slot_index(slot)]
+            .revision
+            .or(recorded)
+            .and_then(|r| task_definition_of(&status, r))
+    });
+    converge_rule(inputs, &intents, &arns, &mut changes);
     let preview = preview_wanted(inputs, &current, &status, active);
     changes.extend(converge_preview(inputs, preview));
     status.preview_url = preview.and_then(|_| preview_url(inputs));
@@ -979,7 +1005,12 @@ fn update(
     }
 }
 
-fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut Vec<Change>) {
+fn converge_rule(
+    inputs: &Inputs<'_>,
+    intents: &[SlotIntent; 2],
+    arns: &[Option<String>; 2],
+    changes: &mut Vec<Change>,
+) {
     let conditions = rule_conditions(inputs.spec, inputs.domain_hosts);
     // A slot is in the forward action when it has (or is getting) a target group.
     let has_tg = |slot: SlotName| {
@@ -1008,6 +1039,7 @@ fn converge_rule(inputs: &Inputs<'_>, intents: &[SlotIntent; 2], changes: &mut V
                 && !slot_ready(
                     inputs.observed.slot(*slot),
                     intents[slot_index(*slot)].desired,
+                    arns[slot_index(*slot)].as_deref(),
                 )
         });
         if premature {
@@ -1142,19 +1174,18 @@ fn first_path(spec: &AppSpec) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
-/// Whether a slot runs `desired` tasks that pass health checks, so it can take traffic.
-fn slot_ready(observed: &ObservedSlot, desired: i32) -> bool {
+/// Whether a slot can take traffic: ECS settled on the task definition `arn` (one deployment,
+/// completed, so no task of what ran there before is left) with `desired` tasks that pass the
+/// health checks.
+fn slot_ready(observed: &ObservedSlot, desired: i32, arn: Option<&str>) -> bool {
     let Some(service) = &observed.service else {
         return false;
     };
-    let healthy = observed.healthy_targets.unwrap_or_else(|| {
-        if primary(service).is_some_and(|d| d.rollout_state == Some(RolloutState::Completed)) {
-            service.running_count
-        } else {
-            0
-        }
-    });
-    desired > 0 && service.running_count >= desired && healthy >= desired
+    let healthy = observed.healthy_targets.unwrap_or(service.running_count);
+    desired > 0
+        && completed_with(observed, arn)
+        && service.running_count >= desired
+        && healthy >= desired
 }
 
 /// The weights of the App's slots in the rule, in slot order; target groups that are not the
@@ -1224,50 +1255,18 @@ fn report(
         let seen = observed.slot(slot);
         let registry = status.task_definitions.clone();
         let slot_state = slot_status_mut(status, slot);
-        // The revision a slot runs is read from what ECS runs, through the registry.
-        slot_state.revision = seen.service.as_ref().and_then(|service| {
-            revision_running(
-                &registry,
-                &service.task_definition_arn,
-                slot_state.requested_revision,
-            )
-        });
-        slot_state.service_arn = seen.service.as_ref().map(|s| s.arn.clone());
         slot_state.target_group_arn = seen.target_group.as_ref().map(|t| t.arn.clone());
-        if let Some(service) = &seen.service {
-            slot_state.task_definition_arn = Some(service.task_definition_arn.clone());
-            slot_state.desired = service.desired_count;
-            slot_state.running = service.running_count;
-            slot_state.rollout_state =
-                primary(service)
-                    .and_then(|d| d.rollout_state)
-                    .map(|s| match s {
-                        RolloutState::InProgress => EcsRolloutState::InProgress,
-                        RolloutState::Completed => EcsRolloutState::Completed,
-                        RolloutState::Failed => EcsRolloutState::Failed,
-                    });
-            slot_state.healthy = seen.healthy_targets.unwrap_or(
-                if slot_state.rollout_state == Some(EcsRolloutState::Completed) {
-                    service.running_count
-                } else {
-                    0
-                },
-            );
-            slot_state.failure = service
-                .deployments
-                .iter()
-                .find(|d| d.rollout_state == Some(RolloutState::Failed))
-                .map(|d| {
-                    d.rollout_state_reason
-                        .clone()
-                        .unwrap_or_else(|| "ECS deployment circuit breaker".to_string())
-                });
-        } else {
-            slot_state.desired = 0;
-            slot_state.running = 0;
-            slot_state.healthy = 0;
-            slot_state.rollout_state = None;
-            slot_state.failure = None;
+        match &seen.service {
+            Some(service) => read_service(slot_state, service, seen.healthy_targets, &registry),
+            None => {
+                slot_state.revision = None;
+                slot_state.service_arn = None;
+                slot_state.desired = 0;
+                slot_state.running = 0;
+                slot_state.healthy = 0;
+                slot_state.rollout_state = None;
+                slot_state.failure = None;
+            }
         }
         slot_state.weight = rule_weights
             .iter()
@@ -1296,6 +1295,50 @@ fn report(
             inputs.now,
         );
     }
+}
+
+/// Records in a slot's status what ECS says of its service: the revision it runs (read through
+/// the task definition registry), its task counts, its deployment's state and why it failed.
+/// Used on what was observed and on what a write to the service answered, so the status never
+/// pairs a new request with an old observation.
+pub fn read_service(
+    slot_state: &mut SlotStatus,
+    service: &Service,
+    healthy_targets: Option<i32>,
+    registry: &[RevisionTaskDefinition],
+) {
+    slot_state.revision = revision_running(
+        registry,
+        &service.task_definition_arn,
+        slot_state.requested_revision,
+    );
+    slot_state.service_arn = Some(service.arn.clone());
+    slot_state.task_definition_arn = Some(service.task_definition_arn.clone());
+    slot_state.desired = service.desired_count;
+    slot_state.running = service.running_count;
+    slot_state.rollout_state = primary(service)
+        .and_then(|d| d.rollout_state)
+        .map(|s| match s {
+            RolloutState::InProgress => EcsRolloutState::InProgress,
+            RolloutState::Completed => EcsRolloutState::Completed,
+            RolloutState::Failed => EcsRolloutState::Failed,
+        });
+    slot_state.healthy = healthy_targets.unwrap_or(
+        if slot_state.rollout_state == Some(EcsRolloutState::Completed) {
+            service.running_count
+        } else {
+            0
+        },
+    );
+    slot_state.failure = service
+        .deployments
+        .iter()
+        .find(|d| d.rollout_state == Some(RolloutState::Failed))
+        .map(|d| {
+            d.rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "ECS deployment circuit breaker".to_string())
+        });
 }
 
 /// Ready, Progressing and Degraded, from what was observed and where the current revision's

@@ -250,7 +250,10 @@ fn a_new_app_gets_revision_one_in_slot_a_with_all_traffic() {
     );
     assert!(matches!(
         plan.changes[0],
-        Change::CreateDeployment { revision: 1 }
+        Change::CreateDeployment {
+            revision: 1,
+            rollback_of: None
+        }
     ));
     match &plan.changes[4] {
         Change::CreateService { slot, input, .. } => {
@@ -486,13 +489,61 @@ fn traffic_moves_to_the_canary_only_once_its_tasks_are_healthy() {
         "{:?}",
         starting.changes
     );
+    // A healthy target while ECS still rolls the deployment is not enough.
     aws.b.healthy_targets = Some(1);
+    let rolling = run(&new, &status, &aws, &revisions);
+    assert!(
+        !rolling
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::ModifyRule { .. })),
+        "{:?}",
+        rolling.changes
+    );
+    aws.b.service = Some(service(SlotName::B, TD2, 1, RolloutState::Completed));
     let healthy = run(&new, &status, &aws, &revisions);
     let weights = healthy.changes.iter().find_map(|c| match c {
         Change::ModifyRule { weights, .. } => Some(weights.clone()),
         _ => None,
     });
     assert_eq!(weights, Some(vec![(SlotName::A, 90), (SlotName::B, 10)]));
+}
+
+#[test]
+fn traffic_never_moves_to_a_slot_still_running_the_revision_before() {
+    let new = canary("web:3");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    let mut rev3 = revision(3, &new, DeploymentPhase::Progressing);
+    rev3.desired_weight = Some(30);
+    rev3.desired_replicas = Some(2);
+    revisions.push(rev3);
+    status.task_definitions.push(registered(3, TD2));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    aws.rule = Some(rule(&[(SlotName::A, 100), (SlotName::B, 0)], &new));
+    // Slot b is being updated from an older revision: its old tasks are healthy targets.
+    let mut updating = service(SlotName::B, TD2, 2, RolloutState::InProgress);
+    updating.deployments.push(EcsDeployment {
+        id: "ecs-svc/old".into(),
+        status: "ACTIVE".into(),
+        task_definition_arn: TD1.into(),
+        desired_count: 2,
+        running_count: 2,
+        pending_count: 0,
+        failed_tasks: 0,
+        rollout_state: Some(RolloutState::Completed),
+        rollout_state_reason: None,
+    });
+    aws.b.service = Some(updating);
+    aws.b.healthy_targets = Some(2);
+    let plan = run(&new, &status, &aws, &revisions);
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::ModifyRule { .. })),
+        "{:?}",
+        plan.changes
+    );
 }
 
 #[test]
@@ -678,6 +729,13 @@ fn a_revision_that_repeats_an_earlier_template_registers_no_task_definition() {
     let (good, status, aws, revisions) = back_to_revision_one_after_a_failure();
     let plan = run(&good, &status, &aws, &revisions);
     assert_eq!(kinds(&plan), ["CreateDeployment"]);
+    assert_eq!(
+        plan.changes[0],
+        Change::CreateDeployment {
+            revision: 3,
+            rollback_of: Some(1)
+        }
+    );
     assert!(
         plan.status.task_definitions.contains(&registered(3, TD1)),
         "{:?}",
@@ -851,11 +909,9 @@ fn the_preview_rule_goes_once_traffic_switches() {
     }
     let switched = run(&new, &status, &aws, &revisions);
     assert!(
-        switched
-            .changes
-            .contains(&Change::DeletePreviewRule {
-                arn: "preview-rule".into()
-            }),
+        switched.changes.contains(&Change::DeletePreviewRule {
+            arn: "preview-rule".into()
+        }),
         "{:?}",
         switched.changes
     );

@@ -445,8 +445,13 @@ impl Run<'_, '_> {
             RolloutStep::SetScale(_) | RolloutStep::Preview => {
                 let wanted = self.status.desired_replicas.unwrap_or(0);
                 match slot {
+                    // ECS says the deployment is complete: every task of this revision is up and
+                    // passed the health checks, and none of what ran there before is left.
                     Some(s)
-                        if s.desired == wanted && s.running >= wanted && s.healthy >= wanted =>
+                        if s.desired == wanted
+                            && s.running >= wanted
+                            && s.healthy >= wanted
+                            && s.rollout_state == Some(EcsRolloutState::Completed) =>
                     {
                         Progress::Complete(format!("{wanted} tasks healthy"))
                     }

@@ -62,6 +62,8 @@ pub struct Env {
     cluster: Cluster,
     /// How to reach the API; operators build their own client from it.
     config: kube::Config,
+    /// A kubeconfig file for the API, for the `cygni` binary.
+    kubeconfig: std::path::PathBuf,
     pub client: Client,
     pub namespace: String,
     pub aws: AwsSim,
@@ -101,9 +103,12 @@ impl Env {
                 let config = playground.config();
                 let aws = playground.aws().clone();
                 let defaults = playground.operator_defaults().clone();
+                let kubeconfig = std::env::temp_dir().join(format!("{namespace}.kubeconfig"));
+                std::fs::write(&kubeconfig, playground.kubeconfig()).expect("kubeconfig written");
                 Env {
                     cluster: Cluster::Simulated(Box::new(playground)),
                     config,
+                    kubeconfig,
                     client,
                     namespace,
                     aws,
@@ -158,6 +163,7 @@ impl Env {
         Env {
             cluster: Cluster::Real,
             config,
+            kubeconfig: std::path::PathBuf::from(path),
             client,
             namespace,
             aws,
@@ -565,6 +571,11 @@ impl Env {
                 .expect("readable")
                 && done(&d)
             {
+                // What AWS has now that the Deployment says so.
+                let last = sample(&self.aws.snapshot(), id);
+                if seen.last().map(|(_, s)| s) != Some(&last) {
+                    seen.push((Instant::now(), last));
+                }
                 return seen;
             }
             if start.elapsed() > PATIENCE * 2 {
@@ -583,7 +594,25 @@ impl Env {
         }
     }
 
-    /// Patches a Deployment's spec (as the CLI does).
+    /// Runs the `cygni` binary with `args` against this world's API, in the test's namespace.
+    /// Returns whether it succeeded, its standard output and its standard error.
+    pub fn cygni(&self, args: &[&str]) -> (bool, String, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cygni"))
+            .args(args)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .output()
+            .expect("cygni runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Patches a Deployment's spec.
     pub async fn patch_deployment(&self, name: &str, patch: serde_json::Value) {
         self.deployments()
             .patch(

@@ -1,0 +1,579 @@
+//! The rollout controls of the `cygni` binary (also a kubectl plugin when installed or linked as
+//! `kubectl-cygni`): `status`, `promote`, `abort`, `retry`, `pause`, `resume`, `rollback` and
+//! `history`. Each reads the App and its Deployments, patches a Deployment's spec (or, for a
+//! rollback, the App's template) as the API defines, prints what it changed, and fails with one
+//! line when there is nothing to do.
+
+pub mod render;
+
+use crate::api::deployment::DeploymentPhase;
+use crate::api::strategy::StrategyKind;
+use crate::api::{App, Deployment};
+use crate::controller::app::APP_LABEL;
+use crate::plan::naming;
+use crate::rollout::steps::{self, RolloutStep};
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Field manager of the changes the controls make, so `managedFields` tells them from Git's and
+/// the operator's.
+pub const FIELD_MANAGER: &str = "cygni-cli";
+
+/// Which App, in which cluster and namespace.
+#[derive(Args, Clone, Debug)]
+pub struct Target {
+    /// Name of the App.
+    pub app: String,
+    /// Namespace of the App. Defaults to the kubeconfig context's namespace.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig file. Defaults to KUBECONFIG, then ~/.kube/config, then the pod's service account.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// The rollout controls.
+#[derive(Subcommand, Debug)]
+pub enum Control {
+    /// Show an App's rollout: steps, weights per slot, tasks, pause time left, analysis.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Keep showing it as it changes (redrawn in place on a terminal), until the rollout ends.
+        #[arg(short, long)]
+        watch: bool,
+    },
+    /// Complete the current pause (or promotion step) of an App's rollout.
+    Promote {
+        #[command(flatten)]
+        target: Target,
+        /// Skip every remaining step and analysis and send all traffic to the new revision.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Stop an App's rollout and return all traffic to the stable revision at once.
+    Abort {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Start an aborted or failed rollout again from its first step.
+    Retry {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Hold an App's rollout at its current step.
+    Pause {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Let a paused rollout continue.
+    Resume {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Put an earlier revision's template back on the App; the operator rolls it out as a new
+    /// revision with the App's strategy.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+        /// The revision to go back to (see `cygni history`).
+        #[arg(long = "to-revision", value_name = "N")]
+        to_revision: i64,
+    },
+    /// List an App's revisions with their phase, image and times.
+    History {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+impl Control {
+    /// Runs the control, printing to standard output.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Control::Status { target, watch } => {
+                let session = Session::connect(&target).await?;
+                if watch {
+                    session.watch(&mut out).await
+                } else {
+                    let (app, deployments) = session.observe().await?;
+                    write!(
+                        out,
+                        "{}",
+                        render::status(&app, &deployments, jiff::Timestamp::now())
+                    )?;
+                    Ok(())
+                }
+            }
+            Control::History { target } => {
+                let session = Session::connect(&target).await?;
+                let (app, deployments) = session.observe().await?;
+                write!(out, "{}", render::history(&app, &deployments))?;
+                Ok(())
+            }
+            Control::Promote { target, full } => {
+                let line = Session::connect(&target).await?.promote(full).await?;
+                writeln!(out, "{line}")?;
+                Ok(())
+            }
+            Control::Abort { target } => {
+                let line = Session::connect(&target).await?.abort().await?;
+                writeln!(out, "{line}")?;
+                Ok(())
+            }
+            Control::Retry { target } => {
+                let line = Session::connect(&target).await?.retry().await?;
+                writeln!(out, "{line}")?;
+                Ok(())
+            }
+            Control::Pause { target } => {
+                let line = Session::connect(&target).await?.pause(true).await?;
+                writeln!(out, "{line}")?;
+                Ok(())
+            }
+            Control::Resume { target } => {
+                let line = Session::connect(&target).await?.pause(false).await?;
+                writeln!(out, "{line}")?;
+                Ok(())
+            }
+            Control::Rollback {
+                target,
+                to_revision,
+            } => {
+                let (line, note) = Session::connect(&target)
+                    .await?
+                    .rollback(to_revision)
+                    .await?;
+                writeln!(out, "{line}")?;
+                if let Some(note) = note {
+                    eprintln!("note: {note}");
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A connection to the App's namespace.
+struct Session {
+    client: Client,
+    namespace: String,
+    app: String,
+}
+
+impl Session {
+    async fn connect(target: &Target) -> anyhow::Result<Session> {
+        let options = kube::config::KubeConfigOptions {
+            context: target.context.clone(),
+            ..kube::config::KubeConfigOptions::default()
+        };
+        let config = match &target.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+            }
+            None if target.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+            None => kube::Config::infer()
+                .await
+                .context("no Kubernetes configuration: set KUBECONFIG or pass --kubeconfig")?,
+        };
+        let namespace = target
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let mut config = config;
+        let agent = format!("{FIELD_MANAGER}/{}", env!("CARGO_PKG_VERSION"));
+        if let Ok(value) = axum::http::HeaderValue::from_str(&agent) {
+            config.headers.push((axum::http::header::USER_AGENT, value));
+        }
+        let client = Client::try_from(config).context("invalid Kubernetes client configuration")?;
+        Ok(Session {
+            client,
+            namespace,
+            app: target.app.clone(),
+        })
+    }
+
+    fn apps(&self) -> Api<App> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn app(&self) -> anyhow::Result<App> {
+        match self.apps().get_opt(&self.app).await {
+            Ok(Some(app)) => Ok(app),
+            Ok(None) => bail!("App {} not found in namespace {}", self.app, self.namespace),
+            Err(e) => bail!(
+                "cannot read App {}: {}",
+                self.app,
+                crate::controller::describe_kube(&e)
+            ),
+        }
+    }
+
+    /// The App and its Deployments.
+    async fn observe(&self) -> anyhow::Result<(App, Vec<Deployment>)> {
+        let app = self.app().await?;
+        let selector = format!("{APP_LABEL}={}", naming::app_label(&self.app));
+        let uid = app.uid();
+        let list = self
+            .deployments()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| anyhow::anyhow!(crate::controller::describe_kube(&e)))?;
+        let deployments = list
+            .items
+            .into_iter()
+            .filter(|d| {
+                d.owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == uid.as_ref())
+            })
+            .collect();
+        Ok((app, deployments))
+    }
+
+    /// The Deployment of the App's current revision.
+    async fn current(&self) -> anyhow::Result<(App, Deployment)> {
+        let app = self.app().await?;
+        let Some(revision) = app.status.as_ref().and_then(|s| s.current_revision) else {
+            bail!("App {} has no revision yet", self.app);
+        };
+        let name = naming::deployment_name(&self.app, revision);
+        match self.deployments().get_opt(&name).await {
+            Ok(Some(d)) => Ok((app, d)),
+            Ok(None) => bail!("Deployment {name} of App {} not found", self.app),
+            Err(e) => bail!(
+                "cannot read Deployment {name}: {}",
+                crate::controller::describe_kube(&e)
+            ),
+        }
+    }
+
+    async fn patch_deployment(&self, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        self.deployments()
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(&serde_json::json!({ "spec": spec })),
+            )
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot patch Deployment {name}: {}",
+                    crate::controller::describe_kube(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn promote(&self, full: bool) -> anyhow::Result<String> {
+        let (_, d) = self.current().await?;
+        let name = d.name_any();
+        let status = d.status.clone().unwrap_or_default();
+        let rollout = progressive_steps(&d)?;
+        if status.phase.is_terminal() {
+            bail!("nothing to promote: {name} is {}", status.phase);
+        }
+        if full {
+            if d.spec.promote_full {
+                return Ok(format!("{name} is already promoted fully"));
+            }
+            self.patch_deployment(&name, serde_json::json!({"promoteFull": true}))
+                .await?;
+            let target = steps::full_traffic_index(&rollout);
+            return Ok(format!(
+                "promoted {name} fully: it skips to {}/{} {}",
+                target + 1,
+                rollout.len(),
+                rollout
+                    .get(target)
+                    .map_or(String::new(), ToString::to_string)
+            ));
+        }
+        let Some(index) = status
+            .current_step_index
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            bail!("nothing to promote yet: {name} has not started its steps");
+        };
+        let Some(step) = rollout.get(index) else {
+            bail!("nothing to promote: {name} has no step {}", index + 1);
+        };
+        let label = format!("{}/{} {step}", index + 1, rollout.len());
+        match step {
+            RolloutStep::Pause(_)
+            | RolloutStep::AwaitPromotion(_)
+            | RolloutStep::Analysis { .. }
+            | RolloutStep::ScaleDownDelay(_) => {}
+            _ => bail!(
+                "nothing to promote: {name} is at {label}, which completes once AWS confirms it; use --full to skip to all traffic"
+            ),
+        }
+        if d.spec.promote_step == status.current_step_index {
+            return Ok(format!("{name} is already promoted past {label}"));
+        }
+        self.patch_deployment(&name, serde_json::json!({"promoteStep": index}))
+            .await?;
+        Ok(format!("promoted {name}: step {label} is complete"))
+    }
+
+    async fn abort(&self) -> anyhow::Result<String> {
+        let (app, d) = self.current().await?;
+        let name = d.name_any();
+        let phase = d.status.as_ref().map(|s| s.phase).unwrap_or_default();
+        progressive_steps(&d)?;
+        if phase.is_terminal() {
+            bail!("nothing to abort: {name} is {phase}");
+        }
+        self.patch_deployment(&name, serde_json::json!({"abort": true}))
+            .await?;
+        let stable = app
+            .status
+            .and_then(|s| s.stable_revision)
+            .map_or("the stable revision".to_string(), |r| {
+                format!("revision {r}")
+            });
+        Ok(format!("aborted {name}: all traffic returns to {stable}"))
+    }
+
+    async fn retry(&self) -> anyhow::Result<String> {
+        let (_, d) = self.current().await?;
+        let name = d.name_any();
+        let phase = d.status.as_ref().map(|s| s.phase).unwrap_or_default();
+        progressive_steps(&d)?;
+        if !matches!(phase, DeploymentPhase::Aborted | DeploymentPhase::Failed) {
+            bail!(
+                "nothing to retry: {name} is {phase}; only an aborted or failed rollout can be retried"
+            );
+        }
+        let attempt = d.spec.retry_attempt + 1;
+        self.patch_deployment(
+            &name,
+            serde_json::json!({"abort": false, "retryAttempt": attempt}),
+        )
+        .await?;
+        Ok(format!(
+            "retrying {name} from its first step (attempt {attempt})"
+        ))
+    }
+
+    async fn pause(&self, paused: bool) -> anyhow::Result<String> {
+        let (_, d) = self.current().await?;
+        let name = d.name_any();
+        let status = d.status.clone().unwrap_or_default();
+        progressive_steps(&d)?;
+        if status.phase.is_terminal() {
+            bail!(
+                "nothing to {}: {name} is {}",
+                if paused { "pause" } else { "resume" },
+                status.phase
+            );
+        }
+        if d.spec.paused == paused {
+            return Ok(format!(
+                "{name} is already {}",
+                if paused { "paused" } else { "running" }
+            ));
+        }
+        self.patch_deployment(&name, serde_json::json!({"paused": paused}))
+            .await?;
+        let at = status.current_step.unwrap_or_default();
+        Ok(if paused {
+            format!("paused {name} at step {at}")
+        } else {
+            format!("resumed {name} at step {at}")
+        })
+    }
+
+    /// Puts revision `n`'s template back on the App. Returns what was done and, for an App an
+    /// Argo CD application manages, a note on what self-heal will do.
+    async fn rollback(&self, n: i64) -> anyhow::Result<(String, Option<String>)> {
+        let (app, deployments) = self.observe().await?;
+        let Some(target) = deployments.iter().find(|d| d.spec.revision == n) else {
+            let mut kept: Vec<i64> = deployments.iter().map(|d| d.spec.revision).collect();
+            kept.sort_unstable();
+            let kept: Vec<String> = kept.iter().map(ToString::to_string).collect();
+            bail!(
+                "revision {n} of App {} is not in its history (kept: {})",
+                self.app,
+                if kept.is_empty() {
+                    "none".to_string()
+                } else {
+                    kept.join(", ")
+                }
+            );
+        };
+        let template = &target.spec.template;
+        if app.spec.template() == *template {
+            bail!(
+                "nothing to roll back: App {} already runs revision {n}'s template",
+                self.app
+            );
+        }
+        // The App's template becomes revision n's exactly: what revision n did not have is set
+        // to null in the merge patch, so it goes too.
+        let current = serde_json::to_value(app.spec.template())?;
+        let wanted = serde_json::to_value(template)?;
+        let patch = serde_json::json!({ "spec": replacing(&current, &wanted) });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        self.apps()
+            .patch(&self.app, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot patch App {}: {}",
+                    self.app,
+                    crate::controller::describe_kube(&e)
+                )
+            })?;
+        let next = app
+            .status
+            .as_ref()
+            .and_then(|s| s.current_revision)
+            .map_or(1, |c| c + 1);
+        let line = format!(
+            "rolled App {} back to revision {n} (image {}): the operator rolls it out as revision {next}",
+            self.app, template.container.image
+        );
+        Ok((line, argo_cd_note(&app)))
+    }
+
+    /// Shows the status until the current revision's rollout ends: redrawn in place on a
+    /// terminal, a new block for each change otherwise.
+    async fn watch(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        let terminal = std::io::stdout().is_terminal();
+        let mut last = String::new();
+        loop {
+            let (app, deployments) = self.observe().await?;
+            let text = render::status(&app, &deployments, jiff::Timestamp::now());
+            if terminal {
+                // Home and clear, then the whole picture: a redraw in place.
+                write!(out, "\x1b[H\x1b[2J{text}")?;
+                out.flush()?;
+            } else if text != last {
+                writeln!(out, "{text}")?;
+                out.flush()?;
+            }
+            last = text;
+            if rollout_over(&app, &deployments) {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+/// The steps of a progressive rollout; an in-place one has no steps to control.
+fn progressive_steps(d: &Deployment) -> anyhow::Result<Vec<RolloutStep>> {
+    if d.spec.strategy.kind() == StrategyKind::Rolling {
+        bail!(
+            "{} rolls out in place with ECS (strategy rolling): it has no steps to control",
+            d.name_any()
+        );
+    }
+    let rollout = steps::of(&d.spec.strategy).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} has steps that do not parse: {}",
+            d.name_any(),
+            errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    Ok(rollout)
+}
+
+/// Whether the current revision's rollout ended and the App reports it.
+fn rollout_over(app: &App, deployments: &[Deployment]) -> bool {
+    let status = app.status.clone().unwrap_or_default();
+    let Some(current) = status.current_revision else {
+        return false;
+    };
+    deployments
+        .iter()
+        .find(|d| d.spec.revision == current)
+        .and_then(|d| d.status.as_ref())
+        .is_some_and(|s| s.phase.is_terminal())
+        && status.observed_generation == app.metadata.generation
+}
+
+/// The JSON merge patch that turns `current` into `wanted`: keys only `current` has are set to
+/// null, objects are merged key by key, anything else is replaced.
+fn replacing(current: &serde_json::Value, wanted: &serde_json::Value) -> serde_json::Value {
+    match (current, wanted) {
+        (serde_json::Value::Object(from), serde_json::Value::Object(to)) => {
+            let mut patch = serde_json::Map::new();
+            for key in from.keys().filter(|k| !to.contains_key(*k)) {
+                patch.insert(key.clone(), serde_json::Value::Null);
+            }
+            for (key, value) in to {
+                let part = match from.get(key) {
+                    Some(old) => replacing(old, value),
+                    None => value.clone(),
+                };
+                patch.insert(key.clone(), part);
+            }
+            serde_json::Value::Object(patch)
+        }
+        _ => wanted.clone(),
+    }
+}
+
+/// What an Argo CD application managing the App does to a rollback made here.
+fn argo_cd_note(app: &App) -> Option<String> {
+    let tracked = app.labels().contains_key("app.kubernetes.io/instance")
+        || app
+            .annotations()
+            .contains_key("argocd.argoproj.io/tracking-id");
+    tracked.then(|| {
+        format!(
+            "App {} is managed by Argo CD: with self-heal on it puts Git's template back and undoes this rollback; revert the change in Git (docs/rollback.md)",
+            app.name_any()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_patch_that_replaces_removes_what_the_target_lacks() {
+        let current = serde_json::json!({"container": {"image": "a", "command": ["x"], "env": [{"name": "A"}]}});
+        let wanted = serde_json::json!({"container": {"image": "b", "env": []}});
+        let patch = replacing(&current, &wanted);
+        assert_eq!(
+            patch,
+            serde_json::json!({"container": {"command": null, "image": "b", "env": []}})
+        );
+        let mut patched = current.clone();
+        json_patch::merge(&mut patched, &patch);
+        assert_eq!(patched, wanted);
+    }
+}
