@@ -432,7 +432,9 @@ impl Session {
         // to null in the merge patch, so it goes too.
         let current = serde_json::to_value(app.spec.template())?;
         let wanted = serde_json::to_value(template)?;
-        let patch = serde_json::json!({ "spec": replacing(&current, &wanted) });
+        let patch = serde_json::json!({
+            "spec": crate::controller::report::merge_patch(&current, &wanted)
+        });
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..PatchParams::default()
@@ -523,28 +525,6 @@ fn rollout_over(app: &App, deployments: &[Deployment]) -> bool {
         && status.observed_generation == app.metadata.generation
 }
 
-/// The JSON merge patch that turns `current` into `wanted`: keys only `current` has are set to
-/// null, objects are merged key by key, anything else is replaced.
-fn replacing(current: &serde_json::Value, wanted: &serde_json::Value) -> serde_json::Value {
-    match (current, wanted) {
-        (serde_json::Value::Object(from), serde_json::Value::Object(to)) => {
-            let mut patch = serde_json::Map::new();
-            for key in from.keys().filter(|k| !to.contains_key(*k)) {
-                patch.insert(key.clone(), serde_json::Value::Null);
-            }
-            for (key, value) in to {
-                let part = match from.get(key) {
-                    Some(old) => replacing(old, value),
-                    None => value.clone(),
-                };
-                patch.insert(key.clone(), part);
-            }
-            serde_json::Value::Object(patch)
-        }
-        _ => wanted.clone(),
-    }
-}
-
 /// What an Argo CD application managing the App does to a rollback made here.
 fn argo_cd_note(app: &App) -> Option<String> {
     let tracked = app.labels().contains_key("app.kubernetes.io/instance")
@@ -557,23 +537,4 @@ fn argo_cd_note(app: &App) -> Option<String> {
             app.name_any()
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_merge_patch_that_replaces_removes_what_the_target_lacks() {
-        let current = serde_json::json!({"container": {"image": "a", "command": ["x"], "env": [{"name": "A"}]}});
-        let wanted = serde_json::json!({"container": {"image": "b", "env": []}});
-        let patch = replacing(&current, &wanted);
-        assert_eq!(
-            patch,
-            serde_json::json!({"container": {"command": null, "image": "b", "env": []}})
-        );
-        let mut patched = current.clone();
-        json_patch::merge(&mut patched, &patch);
-        assert_eq!(patched, wanted);
-    }
 }

@@ -46,6 +46,10 @@ impl Error {
                 reason: reason::CONVERGING,
                 message: format!("no {what} to refer to yet; it is looked up again"),
             },
+            Error::Serialize(what) => FailureReport {
+                reason: reason::KUBERNETES_ERROR,
+                message: format!("cannot serialize the status ({what})"),
+            },
         };
         if cleanup {
             report.message = format!("cannot delete yet: {}", report.message);

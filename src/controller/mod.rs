@@ -97,6 +97,9 @@ pub enum Error {
     /// A planned change referred to something that was neither observed nor created.
     #[error("no {0} to refer to; it will be looked up again")]
     Missing(&'static str),
+    /// A status could not be serialized (a bug: the types serialize).
+    #[error("cannot serialize a status: {0}")]
+    Serialize(String),
 }
 
 fn describe_finalizer(error: &kube::runtime::finalizer::Error<Error>) -> String {
@@ -119,6 +122,7 @@ impl Error {
             Error::MissingMetadata(_) => "missing_metadata",
             Error::Aws(_) => "aws",
             Error::Missing(_) => "missing_reference",
+            Error::Serialize(_) => "serialize",
         }
     }
 
@@ -156,6 +160,7 @@ impl Error {
             Error::MissingMetadata(_) => ErrorClass::Terminal,
             Error::Aws(e) => e.class(),
             Error::Missing(_) => ErrorClass::Transitional,
+            Error::Serialize(_) => ErrorClass::Terminal,
         }
     }
 }

@@ -164,10 +164,40 @@ where
     if before == Some(status) {
         return Ok(false);
     }
-    let patch = serde_json::json!({ "status": status });
+    // Fields the new status no longer has (an `Option` back to `None`) are omitted when it is
+    // serialized; a merge patch must name them with null, or the server keeps the old value.
+    let from = before
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| Error::Serialize(e.to_string()))?
+        .unwrap_or(serde_json::Value::Null);
+    let to = serde_json::to_value(status).map_err(|e| Error::Serialize(e.to_string()))?;
+    let patch = serde_json::json!({ "status": merge_patch(&from, &to) });
     api.patch_status(name, &super::patch_params(), &Patch::Merge(&patch))
         .await?;
     Ok(true)
+}
+
+/// The JSON merge patch (RFC 7386) that turns `from` into `to`: keys only `from` has are set to
+/// null, objects are merged key by key, anything else is replaced.
+pub fn merge_patch(from: &serde_json::Value, to: &serde_json::Value) -> serde_json::Value {
+    match (from, to) {
+        (serde_json::Value::Object(old), serde_json::Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(key.clone(), serde_json::Value::Null);
+            }
+            for (key, value) in new {
+                let part = match old.get(key) {
+                    Some(previous) => merge_patch(previous, value),
+                    None => value.clone(),
+                };
+                patch.insert(key.clone(), part);
+            }
+            serde_json::Value::Object(patch)
+        }
+        _ => to.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +230,20 @@ mod tests {
             "spec.cluster: missing; spec.network.subnets: empty"
         );
         assert_eq!(status.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn a_merge_patch_names_what_went_with_null() {
+        let from = serde_json::json!({"failedRevision": 2, "slots": [{"name": "a"}], "x": {"y": 1, "z": 2}});
+        let to = serde_json::json!({"slots": [], "x": {"y": 1}});
+        let patch = merge_patch(&from, &to);
+        assert_eq!(
+            patch,
+            serde_json::json!({"failedRevision": null, "slots": [], "x": {"y": 1, "z": null}})
+        );
+        let mut patched = from.clone();
+        json_patch::merge(&mut patched, &patch);
+        assert_eq!(patched, to);
     }
 
     #[test]

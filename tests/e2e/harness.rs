@@ -612,17 +612,6 @@ impl Env {
         )
     }
 
-    /// Patches a Deployment's spec.
-    pub async fn patch_deployment(&self, name: &str, patch: serde_json::Value) {
-        self.deployments()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({ "spec": patch })),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("Deployment {name} patched: {e}"));
-    }
 }
 
 /// Whether a Deployment is in `phase`.
