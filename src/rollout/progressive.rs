@@ -287,10 +287,12 @@ impl Run<'_, '_> {
             .unwrap_or(0)
     }
 
-    /// Starts step `index` now.
+    /// Starts step `index` now. The start is kept rounded up to the second: the API server keeps
+    /// whole seconds, and a timed wait must never end before its time because the fraction was
+    /// dropped (it may last up to a second longer).
     fn enter(&mut self, index: usize) {
         self.status.current_step_index = i32::try_from(index).ok();
-        self.status.step_started_at = Some(Time(self.now()));
+        self.status.step_started_at = Some(Time(ceil_second(self.now())));
         self.set_targets(index);
     }
 
@@ -659,6 +661,18 @@ fn stable_name(app: &AppView) -> String {
         .map_or("the stable revision".to_string(), |s| {
             format!("revision {s}")
         })
+}
+
+/// `t` rounded up to a whole second.
+fn ceil_second(t: jiff::Timestamp) -> jiff::Timestamp {
+    let whole = jiff::Timestamp::from_second(t.as_second()).unwrap_or(t);
+    if whole == t {
+        t
+    } else {
+        whole
+            .saturating_add(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(t)
+    }
 }
 
 fn round_up(d: Duration) -> Duration {

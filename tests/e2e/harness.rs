@@ -69,6 +69,7 @@ pub struct Env {
     pub aws: AwsSim,
     defaults: OperatorDefaults,
     operators: Vec<Operator>,
+    operator_args: Vec<String>,
 }
 
 impl Env {
@@ -85,9 +86,20 @@ impl Env {
             ],
             Cluster::Simulated(_) => Vec::new(),
         };
-        let operator = env.spawn_operator(&own_lease);
+        env.operator_args = own_lease;
+        let operator = env.spawn_operator(&env.operator_args);
         env.operators.push(operator);
         env
+    }
+
+    /// Stops the operator [`Env::start`] started (it releases its Lease) and starts a new one
+    /// with the same settings: a restart, as a rolling update of the operator's pods does.
+    pub async fn restart_operator(&mut self) {
+        for operator in std::mem::take(&mut self.operators) {
+            operator.stop().await;
+        }
+        let operator = self.spawn_operator(&self.operator_args);
+        self.operators.push(operator);
     }
 
     /// A world with no operator yet: the test starts its own with [`Env::spawn_operator`].
@@ -114,6 +126,7 @@ impl Env {
                     aws,
                     defaults,
                     operators: Vec::new(),
+                    operator_args: Vec::new(),
                 }
             }
         };
@@ -169,6 +182,7 @@ impl Env {
             aws,
             defaults,
             operators: Vec::new(),
+            operator_args: Vec::new(),
         }
     }
 

@@ -12,3 +12,4 @@ mod leader;
 mod names;
 mod recovery;
 mod routing;
+mod restarts;
