@@ -43,6 +43,16 @@ pub struct RunArgs {
     #[arg(long, env = "CYGNI_AWS_BACKEND", value_enum, default_value_t = AwsBackend::Aws)]
     pub aws_backend: AwsBackend,
 
+    /// With `--aws-backend sim`: keep the simulated AWS world in this folder (written after every
+    /// call, read back at start), so the operator can be killed and started again against the
+    /// same world. Without it the world lives in memory only.
+    #[arg(long, env = "CYGNI_SIM_STATE", value_name = "DIR")]
+    pub sim_state: Option<std::path::PathBuf>,
+
+    /// With `--aws-backend sim`: how much faster than real time simulated AWS runs.
+    #[arg(long, env = "CYGNI_SIM_SPEED", default_value_t = 1.0)]
+    pub sim_speed: f64,
+
     /// Defaults applied to Apps that leave these fields empty.
     #[command(flatten)]
     pub defaults: OperatorDefaults,

@@ -22,6 +22,9 @@ use tokio::sync::watch;
 /// Field manager of what the playground applies.
 const FIELD_MANAGER: &str = "cygni-playground";
 
+/// The file of the Kubernetes objects, in the state folder.
+const KUBE_STATE: &str = "kube.json";
+
 /// Options of `cygni playground`.
 #[derive(Args, Clone, Debug)]
 pub struct PlaygroundArgs {
@@ -54,6 +57,15 @@ pub struct PlaygroundArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
 
+    /// Where the Kubernetes objects and the simulated AWS world are kept between runs (written
+    /// as they change, read back at start).
+    #[arg(long, value_name = "DIR", default_value = ".cygni/state")]
+    pub state: Option<PathBuf>,
+
+    /// Start empty: forget the objects and the AWS world kept from earlier runs.
+    #[arg(long)]
+    pub fresh: bool,
+
     /// Client-side retries of simulated AWS calls (the SDK's standard policy by default).
     #[arg(skip)]
     pub retry: RetryPolicy,
@@ -76,6 +88,8 @@ impl PlaygroundArgs {
             listen_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             resync_period: resync,
             concurrency: 16,
+            state: None,
+            fresh: false,
             // Simulated AWS runs faster than real time; so do its client's backoffs.
             retry: RetryPolicy {
                 max_attempts: 5,
@@ -102,6 +116,20 @@ impl Playground {
     /// AWS.
     pub async fn start(args: &PlaygroundArgs) -> anyhow::Result<Playground> {
         let server = ApiServer::new();
+        if let Some(dir) = &args.state {
+            if args.fresh {
+                match std::fs::remove_dir_all(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot empty {}", dir.display()));
+                    }
+                }
+            }
+            server.keep_in(&dir.join(KUBE_STATE)).with_context(|| {
+                format!("cannot keep the Kubernetes objects in {}", dir.display())
+            })?;
+        }
         for definition in crd::all() {
             server
                 .install_crd(&definition)
@@ -118,12 +146,21 @@ impl Playground {
 
         // AWS runs on a faster clock; the operator keeps real time, so timestamps in status and
         // Events are true and pauses last what they say.
-        let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(args.speed));
-        let (sim, defaults) = AwsSim::playground(SimConfig {
-            clock: clock.clone(),
-            timings: Timings::playground(),
-            ..SimConfig::default()
-        });
+        let (sim, defaults) = match &args.state {
+            Some(dir) => {
+                let (sim, defaults, _) =
+                    AwsSim::playground_in(dir, args.speed, Timings::playground()).with_context(
+                        || format!("cannot keep the simulated AWS world in {}", dir.display()),
+                    )?;
+                (sim, defaults)
+            }
+            None => AwsSim::playground(SimConfig {
+                clock: Arc::new(ScaledClock::new(args.speed)),
+                timings: Timings::playground(),
+                ..SimConfig::default()
+            }),
+        };
+        let clock = sim.clock();
         let mut run = operator_args(args)?;
         run.defaults = run.defaults.or(&defaults);
 
@@ -336,6 +373,13 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         args.speed
     );
     println!("  kubeconfig:  {kubeconfig}");
+    match &args.state {
+        Some(dir) => println!(
+            "  state:       kept in {} between runs; `--fresh` starts empty",
+            dir.display()
+        ),
+        None => println!("  state:       in memory only"),
+    }
     println!("  try:         export KUBECONFIG={kubeconfig}");
     println!("               kubectl apply -f examples/");
     println!("               kubectl get cygni");

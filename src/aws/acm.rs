@@ -5,7 +5,7 @@ use super::{AwsResult, Tag};
 use async_trait::async_trait;
 
 /// Input of RequestCertificate (always `ValidationMethod=DNS`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CertificateRequest {
     /// Main domain name.
     pub domain_name: String,
@@ -18,7 +18,7 @@ pub struct CertificateRequest {
 }
 
 /// ACM certificate status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CertificateStatus {
     /// Waiting for the validation records.
     PendingValidation,
@@ -52,7 +52,7 @@ impl CertificateStatus {
 }
 
 /// The CNAME ACM asks for to validate one domain name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ValidationRecord {
     /// Record name, e.g. `_x1.shop.example.com.`.
     pub name: String,
@@ -61,7 +61,7 @@ pub struct ValidationRecord {
 }
 
 /// Validation of one domain name of a certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DomainValidation {
     /// Domain name.
     pub domain_name: String,
@@ -72,7 +72,7 @@ pub struct DomainValidation {
 }
 
 /// A certificate as DescribeCertificate returns it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// ARN.
     pub arn: String,

@@ -6,7 +6,7 @@ use super::{AwsResult, Tag};
 use async_trait::async_trait;
 
 /// Container of a task definition (the operator runs one container per task).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerDefinition {
     /// Container name; also the name the service's load balancer entry refers to.
     pub name: String,
@@ -27,7 +27,7 @@ pub struct ContainerDefinition {
 }
 
 /// The `awslogs` log driver's options.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogConfiguration {
     /// `awslogs-group`.
     pub group: String,
@@ -38,7 +38,7 @@ pub struct LogConfiguration {
 }
 
 /// Input of RegisterTaskDefinition for a Fargate task.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskDefinitionInput {
     /// Family; each registration adds a revision to it.
     pub family: String,
@@ -57,7 +57,7 @@ pub struct TaskDefinitionInput {
 }
 
 /// A registered task definition revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskDefinition {
     /// ARN, ending in `:<revision>`.
     pub arn: String,
@@ -70,7 +70,7 @@ pub struct TaskDefinition {
 }
 
 /// awsvpc network configuration of a service.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkConfiguration {
     /// Subnet IDs.
     pub subnets: Vec<String>,
@@ -81,7 +81,7 @@ pub struct NetworkConfiguration {
 }
 
 /// Input of CreateService (Fargate, one target group).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceInput {
     /// Cluster name or ARN.
     pub cluster: String,
@@ -112,7 +112,7 @@ pub struct ServiceInput {
 }
 
 /// Input of UpdateService: only the set fields change.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceUpdate {
     /// Cluster name or ARN.
     pub cluster: String,
@@ -131,7 +131,7 @@ pub struct ServiceUpdate {
 }
 
 /// State of an ECS deployment's rollout (`rolloutState`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RolloutState {
     /// Tasks of this deployment are being started and checked.
     InProgress,
@@ -142,7 +142,7 @@ pub enum RolloutState {
 }
 
 /// One entry of a service's `deployments`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EcsDeployment {
     /// Deployment ID (`ecs-svc/...`).
     pub id: String,
@@ -165,7 +165,7 @@ pub struct EcsDeployment {
 }
 
 /// A service as DescribeServices returns it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     /// Service ARN.
     pub arn: String,

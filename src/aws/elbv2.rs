@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 /// Target group health check settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HealthCheckConfig {
     /// HTTP path.
     pub path: String,
@@ -26,7 +26,7 @@ pub struct HealthCheckConfig {
 }
 
 /// Input of CreateTargetGroup (HTTP, target type `ip`, as Fargate needs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetGroupInput {
     /// Name: at most 32 characters, alphanumerics and hyphens, not starting or ending with one.
     pub name: String,
@@ -41,7 +41,7 @@ pub struct TargetGroupInput {
 }
 
 /// A target group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetGroup {
     /// ARN.
     pub arn: String,
@@ -58,7 +58,7 @@ pub struct TargetGroup {
 }
 
 /// A listener.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     /// ARN.
     pub arn: String,
@@ -71,7 +71,7 @@ pub struct Listener {
 }
 
 /// A load balancer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadBalancer {
     /// ARN.
     pub arn: String,
@@ -84,7 +84,7 @@ pub struct LoadBalancer {
 }
 
 /// Conditions of a rule (all must match).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleConditions {
     /// `host-header` values (any matches).
     pub host_headers: Vec<String>,
@@ -93,7 +93,7 @@ pub struct RuleConditions {
 }
 
 /// One target group of a weighted forward action.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WeightedTarget {
     /// Target group ARN.
     pub target_group_arn: String,
@@ -102,7 +102,7 @@ pub struct WeightedTarget {
 }
 
 /// A listener rule whose action forwards to weighted target groups.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     /// ARN.
     pub arn: String,
@@ -116,7 +116,7 @@ pub struct Rule {
 }
 
 /// Health state of one registered target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TargetState {
     /// Registered, first checks running.
     Initial,
@@ -133,7 +133,7 @@ pub enum TargetState {
 }
 
 /// One target of a target group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetHealth {
     /// Target ID (the task's IP).
     pub id: String,

@@ -22,7 +22,9 @@ pub const OWNER_TAG: &str = "cygni.io/owner";
 pub const UID_TAG: &str = "cygni.io/uid";
 
 /// An AWS resource tag.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Tag {
     /// Key.
     pub key: String,

@@ -5,7 +5,7 @@ use super::AwsResult;
 use async_trait::async_trait;
 
 /// A hosted zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostedZone {
     /// ID without the `/hostedzone/` prefix, e.g. `Z0123456789ABC`.
     pub id: String,
@@ -16,7 +16,9 @@ pub struct HostedZone {
 }
 
 /// Record types the operator writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum RecordType {
     /// IPv4 address (alias to the load balancer).
     A,
@@ -41,7 +43,7 @@ impl RecordType {
 }
 
 /// Target of an alias record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AliasTarget {
     /// DNS name of the target (the load balancer), with the trailing dot.
     pub dns_name: String,
@@ -52,7 +54,7 @@ pub struct AliasTarget {
 }
 
 /// A record set (the operator never uses routing policies, so no set identifier).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordSet {
     /// Fully qualified name with the trailing dot, lowercase.
     pub name: String,
@@ -67,7 +69,7 @@ pub struct RecordSet {
 }
 
 /// A change's action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeAction {
     /// Fails if the record set exists.
     Create,
@@ -78,7 +80,7 @@ pub enum ChangeAction {
 }
 
 /// One change of a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// Action.
     pub action: ChangeAction,
@@ -87,7 +89,7 @@ pub struct Change {
 }
 
 /// Propagation status of a change batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeStatus {
     /// Not yet on all Route53 servers.
     Pending,
@@ -96,7 +98,7 @@ pub enum ChangeStatus {
 }
 
 /// A submitted change batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangeInfo {
     /// Change ID without the `/change/` prefix.
     pub id: String,

@@ -73,12 +73,26 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             aws
         }
         AwsBackend::Sim => {
-            let config = crate::sim::aws::SimConfig {
-                clock: clock.clone(),
-                timings: crate::sim::aws::Timings::playground(),
-                ..crate::sim::aws::SimConfig::default()
+            let timings = crate::sim::aws::Timings::playground();
+            let (sim, defaults) = match &args.sim_state {
+                Some(dir) => {
+                    let (sim, defaults, resumed) =
+                        crate::sim::aws::AwsSim::playground_in(dir, args.sim_speed, timings)
+                            .with_context(|| {
+                                format!(
+                                    "cannot keep the simulated AWS world in {} (--sim-state)",
+                                    dir.display()
+                                )
+                            })?;
+                    tracing::info!(dir = %dir.display(), resumed, "simulated AWS world kept on disk");
+                    (sim, defaults)
+                }
+                None => crate::sim::aws::AwsSim::playground(crate::sim::aws::SimConfig {
+                    clock: Arc::new(crate::clock::ScaledClock::new(args.sim_speed)),
+                    timings,
+                    ..crate::sim::aws::SimConfig::default()
+                }),
             };
-            let (sim, defaults) = crate::sim::aws::AwsSim::playground(config);
             tracing::warn!(
                 "AWS is simulated in this process (--aws-backend sim): nothing is created in AWS"
             );

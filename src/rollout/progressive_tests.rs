@@ -651,13 +651,20 @@ fn a_step_start_is_kept_in_whole_seconds_rounded_up_so_no_pause_ends_early() {
         .saturating_add(jiff::SignedDuration::from_millis(300))
         .expect("t");
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), later);
-    assert_eq!(started.status.step_started_at.as_ref().map(|t| t.0), Some(at(1)));
+    assert_eq!(
+        started.status.step_started_at.as_ref().map(|t| t.0),
+        Some(at(1))
+    );
     // What the API server stores, read back: the same instant.
     let json = serde_json::to_string(&started.status).expect("serializes");
     let stored: DeploymentStatus = serde_json::from_str(&json).expect("reads");
     assert_eq!(stored.step_started_at, started.status.step_started_at);
     let early = rollout.decide(&stored, &app(Some(slot(1, 0))), at(10));
-    assert_eq!(phase(&early), DeploymentPhase::Paused, "10 s after the rounded start only");
+    assert_eq!(
+        phase(&early),
+        DeploymentPhase::Paused,
+        "10 s after the rounded start only"
+    );
     let done = rollout.decide(&stored, &app(Some(slot(1, 0))), at(11));
     assert_eq!(step(&done), Some(1));
 }

@@ -134,6 +134,11 @@ impl Env {
         env
     }
 
+    /// A kubeconfig file for this world's API.
+    pub fn kubeconfig_path(&self) -> &std::path::Path {
+        &self.kubeconfig
+    }
+
     /// Whether the tests run against a real cluster.
     pub fn is_real_cluster(&self) -> bool {
         matches!(self.cluster, Cluster::Real)
@@ -625,7 +630,6 @@ impl Env {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
-
 }
 
 /// Whether a Deployment is in `phase`.

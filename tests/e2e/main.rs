@@ -11,5 +11,5 @@ mod harness;
 mod leader;
 mod names;
 mod recovery;
-mod routing;
 mod restarts;
+mod routing;

@@ -1,6 +1,8 @@
 //! Status is the only memory: an operator stopped and started again at every step boundary of a
 //! canary and of a blue-green rollout finishes it exactly as an operator that ran throughout,
-//! with the same steps, the same final state and the same AWS writes.
+//! with the same steps, the same final state and the same AWS writes. And the same holds for a
+//! `cygni run --aws-backend sim --sim-state DIR` process killed with SIGKILL at every boundary
+//! and started again against the AWS world it kept on disk.
 
 use crate::harness::*;
 use cygni::api::DeploymentPhase;
@@ -107,7 +109,10 @@ async fn roll(spec: serde_json::Value, restart: bool) -> (Outcome, usize) {
 async fn a_canary_restarted_at_every_step_boundary_ends_as_an_uninterrupted_one() {
     let (straight, _) = roll(canary(), false).await;
     let (restarted, restarts) = roll(canary(), true).await;
-    assert!(restarts >= 6, "restarted at each of the 6 steps: {restarts}");
+    assert!(
+        restarts >= 5,
+        "restarted at the steps of 6 the rollout stopped at: {restarts}"
+    );
     assert_eq!(restarted, straight);
     assert_eq!(straight.steps.len(), 6, "{:?}", straight.steps);
     assert_eq!(straight.stable, Some(2));
@@ -117,7 +122,171 @@ async fn a_canary_restarted_at_every_step_boundary_ends_as_an_uninterrupted_one(
 async fn a_blue_green_restarted_at_every_step_boundary_ends_as_an_uninterrupted_one() {
     let (straight, _) = roll(blue_green(), false).await;
     let (restarted, restarts) = roll(blue_green(), true).await;
-    assert!(restarts >= 4, "restarted at each of the 4 steps: {restarts}");
+    assert!(
+        restarts >= 3,
+        "restarted at the steps of 4 the rollout stopped at: {restarts}"
+    );
     assert_eq!(restarted, straight);
     assert_eq!(straight.steps.len(), 4, "{:?}", straight.steps);
+}
+
+/// A `cygni run` process against the test's API, with simulated AWS kept in `dir`.
+struct OperatorProcess {
+    child: std::process::Child,
+}
+
+impl OperatorProcess {
+    fn start(env: &Env, dir: &std::path::Path) -> OperatorProcess {
+        let resync = format!("{}ms", RESYNC.as_millis());
+        let lease = format!("cygni-{}", env.namespace);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cygni"));
+        command
+            .args(["run", "--aws-backend", "sim", "--sim-speed", "20"])
+            .arg("--sim-state")
+            .arg(dir)
+            .args(["--namespaces", &env.namespace])
+            .args(["--listen-addr", "127.0.0.1:0", "--resync-period", &resync])
+            // The same identity after a kill: the new process renews the Lease the killed one
+            // held instead of waiting for it to expire.
+            .args(["--identity", "crash-test", "--lease-name", &lease])
+            .env("KUBECONFIG", env.kubeconfig_path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if env.is_real_cluster() {
+            command.args(["--lease-namespace", &env.namespace]);
+        }
+        OperatorProcess {
+            child: command.spawn().expect("cygni run starts"),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no Lease release, no last write.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The AWS world the process keeps, as it last wrote it.
+fn world_in(dir: &std::path::Path) -> cygni::sim::aws::AwsSim {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(world)) = cygni::sim::aws::AwsSim::load(dir) {
+            return world;
+        }
+        assert!(start.elapsed() < PATIENCE, "no world in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Like [`roll`], with the operator in its own process, killed with SIGKILL when the rollout
+/// enters a new step if `kill` says so, and started again against the same AWS world.
+async fn roll_in_a_process(spec: serde_json::Value, kill: bool) -> (Outcome, usize) {
+    let env = Env::without_operator().await;
+    let dir = std::env::temp_dir().join(format!("cygni-sim-{}", env.namespace));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut operator = Some(OperatorProcess::start(&env, &dir));
+    env.apply_app("web", spec).await;
+    let app = env.wait_app("web", "Ready", stable_at(1)).await;
+    let id = env.identity(&app);
+    tokio::time::sleep(RESYNC * 2).await;
+    let before = world_in(&dir).calls();
+    env.set_image("web", "nginx:1.28").await;
+
+    let start = Instant::now();
+    let mut last_step = None;
+    let mut kills = 0;
+    loop {
+        let rollout = env.deployments().get_opt("web-2").await.expect("readable");
+        let status = rollout.and_then(|d| d.status);
+        let step = status.as_ref().and_then(|s| s.current_step_index);
+        let done = status
+            .as_ref()
+            .is_some_and(|s| s.phase == DeploymentPhase::Succeeded);
+        if kill && !done && step.is_some() && step != last_step {
+            if let Some(running) = operator.take() {
+                running.kill();
+            }
+            kills += 1;
+            operator = Some(OperatorProcess::start(&env, &dir));
+        }
+        last_step = step;
+        let app = env.apps().get("web").await.expect("App");
+        let settled = sample(&world_in(&dir).snapshot(), &id);
+        if done && stable_at(2)(&app) && settled.desired.0 == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE * 2,
+            "the rollout never finished: {status:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(RESYNC * 2).await;
+    let world = world_in(&dir);
+    let app = env.apps().get("web").await.expect("App");
+    let status = app.status.clone().expect("status");
+    let rollout = env.deployments().get("web-2").await.expect("web-2");
+    let steps = env
+        .events_of("web")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("StepCompleted"))
+        .filter_map(|e| e.note)
+        .collect();
+    let writes = world
+        .calls()
+        .write_operations()
+        .into_iter()
+        .map(|(service, op, n)| {
+            let earlier = before
+                .write_operations()
+                .into_iter()
+                .find(|(s, o, _)| *s == service && *o == op)
+                .map_or(0, |(_, _, n)| n);
+            (service, op, n - earlier)
+        })
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    let outcome = Outcome {
+        slots: sample(&world.snapshot(), &id),
+        writes,
+        stable: status.stable_revision,
+        active: status.active_slot,
+        phase: rollout.status.map(|s| s.phase),
+        steps,
+    };
+    if let Some(running) = operator.take() {
+        running.kill();
+    }
+    env.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    (outcome, kills)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_whose_operator_is_killed_at_every_step_boundary_ends_as_an_uninterrupted_one() {
+    let (straight, _) = roll_in_a_process(canary(), false).await;
+    let (killed, kills) = roll_in_a_process(canary(), true).await;
+    // A step that completes in the same decision as the one before it (a pause of zero left)
+    // cannot be interrupted between the two; every step the rollout stopped at was.
+    assert!(
+        kills >= 5,
+        "killed at the steps of 6 the rollout stopped at: {kills}"
+    );
+    assert_eq!(killed, straight);
+    assert_eq!(straight.stable, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_whose_operator_is_killed_at_every_step_boundary_ends_as_an_uninterrupted_one()
+{
+    let (straight, _) = roll_in_a_process(blue_green(), false).await;
+    let (killed, kills) = roll_in_a_process(blue_green(), true).await;
+    assert!(
+        kills >= 3,
+        "killed at the steps of 4 the rollout stopped at: {kills}"
+    );
+    assert_eq!(killed, straight);
 }

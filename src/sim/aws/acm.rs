@@ -21,7 +21,7 @@ const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(60 * 60);
 const MAX_NAMES_PER_CERTIFICATE: usize = 10;
 
 /// A certificate.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CertificateRecord {
     pub arn: String,
     /// All names, the main one first.
@@ -40,7 +40,7 @@ pub(crate) struct CertificateRecord {
 }
 
 /// ACM state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AcmState {
     pub certificates: Vec<CertificateRecord>,
 }

@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
 
 /// Calls of one operation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OperationCount {
     /// How many times it was called (faults included).
     pub calls: u64,
@@ -95,6 +95,44 @@ impl CallLog {
     pub fn reset(&mut self) {
         self.counts = CallCounts::default();
     }
+
+    /// Every count, for the world's file.
+    pub fn entries(&self) -> Vec<(SimService, String, OperationCount)> {
+        self.counts
+            .operations
+            .iter()
+            .map(|((s, op), c)| (*s, (*op).to_string(), *c))
+            .collect()
+    }
+
+    /// Counts read back from the world's file.
+    pub fn restore(entries: Vec<(SimService, String, OperationCount)>) -> Self {
+        let mut log = CallLog::default();
+        for (service, operation, count) in entries {
+            log.counts
+                .operations
+                .insert((service, intern(&operation)), count);
+        }
+        log
+    }
+}
+
+/// The `&'static` name of an operation read back from a file: operation names are a small fixed
+/// set, each leaked once.
+fn intern(name: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
 }
 
 /// What the fault generator decided for one call.

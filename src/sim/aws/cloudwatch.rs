@@ -37,7 +37,7 @@ pub(crate) struct ScriptedMetric {
 }
 
 /// Traffic of one (target group, load balancer) pair from one instant of its timeline to the next.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Flow {
     /// Requests per second served by the target group's targets.
     pub rps: f64,

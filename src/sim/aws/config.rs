@@ -70,7 +70,7 @@ impl SimConfig {
 }
 
 /// Delays of the simulated dynamics, in sim time.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// A new ECS task stays PROVISIONING this long (ENI attachment).
     pub task_provisioning: Duration,
@@ -134,7 +134,7 @@ impl Timings {
 }
 
 /// How the containers of an image behave once ECS starts them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ImageBehaviour {
     /// Starts, passes health checks, serves every request with a 2xx.
     Healthy,
@@ -202,7 +202,9 @@ impl ImageBehaviour {
 }
 
 /// The simulated AWS services, for faults and call counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum SimService {
     /// Amazon ECS.
     Ecs,
@@ -251,7 +253,7 @@ impl SimService {
 /// Faults injected into one service's calls, drawn from a generator seeded by the world's seed
 /// and the service (reseeded by every [`crate::sim::aws::AwsSim::set_faults`], so the same seed,
 /// faults and call sequence give the same outcomes).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Faults {
     /// Share (0-1) of calls refused with the service's throttling error.
     pub throttle_rate: f64,

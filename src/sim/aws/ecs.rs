@@ -21,21 +21,21 @@ use std::time::Duration;
 const STOPPED_TASK_RETENTION: Duration = Duration::from_secs(60 * 60);
 
 /// A cluster.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cluster {
     pub name: String,
     pub arn: String,
 }
 
 /// One registered task definition revision (its tags are in `def.input.tags`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TaskDefRecord {
     pub def: TaskDefinition,
 }
 
 /// `lastStatus` of a task (ECS "Task lifecycle"; ACTIVATING/STOPPING/DEPROVISIONING are folded
 /// into their neighbours).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum TaskStatus {
     Provisioning,
     Pending,
@@ -57,7 +57,7 @@ impl TaskStatus {
 }
 
 /// A task of a service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TaskRecord {
     pub arn: String,
     pub deployment_id: String,
@@ -79,7 +79,7 @@ pub(crate) struct TaskRecord {
 }
 
 /// A deployment of a service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DeploymentRecord {
     pub id: String,
     pub task_definition_arn: String,
@@ -93,7 +93,7 @@ pub(crate) struct DeploymentRecord {
 }
 
 /// `status` of a service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum ServiceStatus {
     Active,
     Draining,
@@ -111,7 +111,7 @@ impl ServiceStatus {
 }
 
 /// A service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ServiceRecord {
     pub arn: String,
     pub name: String,
@@ -138,7 +138,7 @@ pub(crate) struct ServiceRecord {
 }
 
 /// ECS state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct EcsState {
     pub clusters: Vec<Cluster>,
     pub families: BTreeMap<String, Vec<TaskDefRecord>>,

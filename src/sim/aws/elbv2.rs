@@ -26,7 +26,7 @@ const MAX_TARGET_GROUPS_PER_ACTION: usize = 5;
 const MAX_CONDITION_VALUES_PER_RULE: usize = 5;
 
 /// Health of a registered target as the health checks see it (before `unused` and `draining`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Health {
     Initial,
     Healthy,
@@ -34,7 +34,7 @@ pub(crate) enum Health {
 }
 
 /// A load balancer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LoadBalancerRecord {
     pub arn: String,
     pub name: String,
@@ -54,7 +54,7 @@ impl LoadBalancerRecord {
 }
 
 /// A listener.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ListenerRecord {
     pub arn: String,
     pub load_balancer_arn: String,
@@ -65,7 +65,7 @@ pub(crate) struct ListenerRecord {
 }
 
 /// A listener rule (the default rule has no priority and a fixed-response action).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RuleRecord {
     pub arn: String,
     pub listener_arn: String,
@@ -76,7 +76,7 @@ pub(crate) struct RuleRecord {
 }
 
 /// A registered target.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TargetRecord {
     pub ip: String,
     pub port: i32,
@@ -115,7 +115,7 @@ impl TargetRecord {
 }
 
 /// A target group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TargetGroupRecord {
     pub arn: String,
     pub name: String,
@@ -136,7 +136,7 @@ impl TargetGroupRecord {
 }
 
 /// ELBv2 state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ElbState {
     pub load_balancers: Vec<LoadBalancerRecord>,
     pub listeners: Vec<ListenerRecord>,

@@ -86,6 +86,7 @@ mod cloudwatch;
 mod config;
 mod ecs;
 mod elbv2;
+mod persist;
 mod route53;
 mod snapshot;
 mod world;
@@ -102,6 +103,7 @@ use crate::clock::Clock;
 use crate::config::OperatorDefaults;
 use calls::FaultOutcome;
 use cloudwatch::ScriptedMetric;
+use persist::StateFile;
 use std::sync::{Arc, Mutex, MutexGuard};
 use world::{SimResult, World};
 
@@ -110,6 +112,8 @@ use world::{SimResult, World};
 pub struct AwsSim {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn Clock>,
+    /// Where the world is kept on disk, when it is.
+    state: Option<Arc<StateFile>>,
 }
 
 impl std::fmt::Debug for AwsSim {
@@ -159,6 +163,7 @@ impl AwsSim {
         AwsSim {
             world: Arc::new(Mutex::new(world)),
             clock: config.clock,
+            state: None,
         }
     }
 
@@ -170,13 +175,21 @@ impl AwsSim {
     /// operator defaults that point at them. Pass [`Timings::playground`] for short delays.
     pub fn playground(config: SimConfig) -> (Self, OperatorDefaults) {
         let sim = AwsSim::new(config);
+        let defaults = sim.playground_defaults();
+        (sim, defaults)
+    }
+
+    /// Makes the playground's cluster, load balancer, listeners and zone (each setup call finds
+    /// what exists) and returns the operator defaults that point at them.
+    fn playground_defaults(&self) -> OperatorDefaults {
+        let sim = self;
         let cluster = sim.add_cluster("playground");
         let (lb, listener) = sim.add_load_balancer("playground");
         let preview = sim.add_listener(&lb, 8443);
         sim.add_hosted_zone("example.com");
         let network = sim.network();
         let account = sim.lock().account.clone();
-        let defaults = OperatorDefaults {
+        OperatorDefaults {
             ecs_cluster: Some(
                 cluster
                     .rsplit('/')
@@ -189,8 +202,7 @@ impl AwsSim {
             listener_arn: Some(listener),
             preview_listener_arn: preview,
             execution_role_arn: Some(format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole")),
-        };
-        (sim, defaults)
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -427,9 +439,79 @@ impl AwsSim {
             // Let the schedulers react to the write at once (a new deployment launches tasks).
             world.step();
         }
+        self.persist(&world);
         match (result, outcome) {
             (Ok(_), FaultOutcome::LostResponse) => Err(fail(calls::lost_response())),
             (result, _) => result.map_err(fail),
+        }
+    }
+
+    /// Writes the world to its file, when it is kept in one. A failure is logged: the world in
+    /// memory is still right, and the next call writes it again.
+    fn persist(&self, world: &World) {
+        if let Some(file) = &self.state
+            && let Err(error) = file.write(world)
+        {
+            tracing::warn!(%error, path = %file.path().display(), "cannot write the simulated AWS world");
+        }
+    }
+
+    /// Keeps this world in `file` from now on: written now and after every call.
+    fn keep(mut self, file: StateFile) -> Self {
+        self.state = Some(Arc::new(file));
+        let world = self.lock();
+        self.persist(&world);
+        drop(world);
+        self
+    }
+
+    /// A copy of the world kept in `dir` as it was last written, to look at (it is not kept: the
+    /// process that keeps it goes on writing). `None` when nothing is kept there.
+    pub fn load(dir: &std::path::Path) -> std::io::Result<Option<AwsSim>> {
+        let file = StateFile::in_dir(dir)?;
+        Ok(file.read()?.map(|persisted| {
+            let (world, now) = persisted.into_world(0.0);
+            AwsSim {
+                world: Arc::new(Mutex::new(world)),
+                clock: Arc::new(crate::clock::ManualClock::new(now)),
+                state: None,
+            }
+        }))
+    }
+
+    /// The playground world kept in `dir`: the one written there before (advanced by the
+    /// wall-clock time that passed since, at `speed`), else a new one (see
+    /// [`AwsSim::playground`]). Returns it, the operator defaults that point at it, and whether it
+    /// was read back.
+    pub fn playground_in(
+        dir: &std::path::Path,
+        speed: f64,
+        timings: Timings,
+    ) -> std::io::Result<(AwsSim, OperatorDefaults, bool)> {
+        let file = StateFile::in_dir(dir)?;
+        match file.read()? {
+            Some(persisted) => {
+                let (world, now) = persisted.into_world(speed);
+                let clock: Arc<dyn Clock> =
+                    Arc::new(crate::clock::ScaledClock::starting_at(now, speed));
+                let sim = AwsSim {
+                    world: Arc::new(Mutex::new(world)),
+                    clock,
+                    state: None,
+                };
+                // The setup finds what it made the first time and returns it.
+                let defaults = sim.playground_defaults();
+                Ok((sim.keep(file), defaults, true))
+            }
+            None => {
+                let clock: Arc<dyn Clock> = Arc::new(crate::clock::ScaledClock::new(speed));
+                let (sim, defaults) = AwsSim::playground(SimConfig {
+                    clock,
+                    timings,
+                    ..SimConfig::default()
+                });
+                Ok((sim.keep(file), defaults, false))
+            }
         }
     }
 }

@@ -18,14 +18,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 const MAX_RECORDS_PER_BATCH: usize = 1000;
 
 /// A record set and the change that last wrote it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredRecord {
     pub set: RecordSet,
     pub change_id: String,
 }
 
 /// A hosted zone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ZoneRecord {
     pub id: String,
     pub name: String,
@@ -34,14 +34,14 @@ pub(crate) struct ZoneRecord {
 }
 
 /// A submitted change batch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChangeRecord {
     pub id: String,
     pub insync_at: Timestamp,
 }
 
 /// Route53 state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DnsState {
     pub zones: Vec<ZoneRecord>,
     pub changes: Vec<ChangeRecord>,

@@ -78,16 +78,30 @@ pub(crate) fn after_secs(t: Timestamp, seconds: f64) -> Timestamp {
 /// The seeded source of IDs: the same seed and call sequence give the same ARNs.
 pub(crate) struct IdGen {
     rng: StdRng,
+    /// IDs handed out so far (a world read back from disk reseeds from it, so its new IDs do not
+    /// repeat the ones it already holds).
+    pub generated: u64,
 }
 
 impl IdGen {
     pub fn new(seed: u64) -> Self {
         IdGen {
             rng: StdRng::seed_from_u64(seed),
+            generated: 0,
+        }
+    }
+
+    /// The generator of a world read back after `generated` IDs.
+    pub fn resumed(seed: u64, generated: u64) -> Self {
+        let mixed = seed ^ generated.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+        IdGen {
+            rng: StdRng::seed_from_u64(mixed),
+            generated,
         }
     }
 
     fn pick(&mut self, alphabet: &[u8], len: usize) -> String {
+        self.generated += 1;
         (0..len)
             .map(|_| alphabet[self.rng.random_range(0..alphabet.len())] as char)
             .collect()
@@ -126,7 +140,7 @@ impl IdGen {
 }
 
 /// A subnet of the simulated VPC; task IPs are taken from it in order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Subnet {
     pub id: String,
     /// First two octets and the third octet's base, e.g. `10.0.16`.
@@ -135,7 +149,7 @@ pub(crate) struct Subnet {
 }
 
 /// A VPC with its subnets and security groups (what `ec2` would hold).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Vpc {
     pub id: String,
     pub subnets: Vec<Subnet>,

@@ -153,6 +153,8 @@ pub struct ApiServer {
 
 struct Inner {
     store: Arc<Mutex<Store>>,
+    /// Where the store is kept on disk, when it is.
+    state: Mutex<Option<std::path::PathBuf>>,
     collector: Notify,
     address: Mutex<String>,
     bookmark_interval: Mutex<Duration>,
@@ -181,6 +183,7 @@ impl ApiServer {
         let server = Self {
             inner: Arc::new(Inner {
                 store: Arc::new(Mutex::new(Store::new())),
+                state: Mutex::new(None),
                 collector: Notify::new(),
                 address: Mutex::new(String::new()),
                 bookmark_interval: Mutex::new(DEFAULT_BOOKMARK_INTERVAL),
@@ -344,7 +347,62 @@ impl ApiServer {
     }
 
     fn with_store_mut<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        f(&mut self.lock())
+        let mut store = self.lock();
+        let before = store.revision;
+        let out = f(&mut store);
+        if store.revision != before {
+            self.persist(&store);
+        }
+        out
+    }
+
+    /// Writes the store to its file, when it is kept in one (atomically: a restart reads the old
+    /// objects or the new ones, never half). A failure is logged; the next write tries again.
+    fn persist(&self, store: &Store) {
+        let state = self
+            .inner
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let Some(path) = state else {
+            return;
+        };
+        let write = || -> std::io::Result<()> {
+            let bytes = serde_json::to_vec(&store.persisted())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(error) = write() {
+            tracing::warn!(%error, path = %path.display(), "cannot write the Kubernetes objects");
+        }
+    }
+
+    /// Keeps the objects in the file `path` from now on: the objects written there before are
+    /// read back first (watches from before get `410 Expired` and list again, as after an etcd
+    /// compaction), then every change is written. Returns whether objects were read back.
+    pub fn keep_in(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        let resumed = match std::fs::read(path) {
+            Ok(bytes) => {
+                let persisted: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                self.lock().restore(&persisted);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if let Ok(mut state) = self.inner.state.lock() {
+            *state = Some(path.to_path_buf());
+        }
+        let store = self.lock();
+        self.persist(&store);
+        Ok(resumed)
     }
 
     fn wake_collector(&self) {

@@ -178,6 +178,52 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// What a file keeps of the store: the revision counter and every object.
+    pub fn persisted(&self) -> Value {
+        let objects: serde_json::Map<String, Value> = self
+            .objects
+            .iter()
+            .map(|(bucket, items)| {
+                (
+                    bucket.clone(),
+                    Value::Array(items.values().map(|o| o.as_ref().clone()).collect()),
+                )
+            })
+            .collect();
+        serde_json::json!({ "revision": self.revision, "objects": objects })
+    }
+
+    /// Replaces the objects with those of a file written by [`Store::persisted`]. The history
+    /// starts empty at the kept revision, so watches from before it are told to list again; the
+    /// custom types are those of the CRDs read back.
+    pub fn restore(&mut self, persisted: &Value) {
+        self.revision = persisted["revision"].as_u64().unwrap_or(0);
+        self.compacted = self.revision;
+        self.history.clear();
+        self.objects.clear();
+        if let Some(buckets) = persisted["objects"].as_object() {
+            for (bucket, items) in buckets {
+                for object in items.as_array().into_iter().flatten() {
+                    let namespace = object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let name = object
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    self.objects
+                        .entry(bucket.clone())
+                        .or_default()
+                        .insert((namespace, name), Arc::new(object.clone()));
+                }
+            }
+        }
+        super::ops::refresh_custom_types(self);
+    }
+
     /// The object with metadata.uid `uid`, anywhere, with its bucket and key.
     pub fn find_uid(&self, uid: &str) -> Option<(&str, &ObjectKey, &Value)> {
         self.objects.iter().find_map(|(store, bucket)| {
