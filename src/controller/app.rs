@@ -153,9 +153,11 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     // reaches the conditions through the reconcile's error path).
     let drift = is_drift(app, &plan.changes);
     let (new_status, acted) = act(app, &id, &valid, &observed, &plan, ctx).await;
+    // Announced before the status is written, so a restart in between announces the same
+    // Events again (found by name) rather than losing them.
     let before = app.status.clone();
-    report::patch_status(api, &app.name_any(), before.as_ref(), &new_status).await?;
     announce(app, ctx, before.as_ref(), &new_status, drift.as_deref()).await;
+    report::patch_status(api, &app.name_any(), before.as_ref(), &new_status).await?;
     acted?;
     Ok(Action::requeue(
         plan.requeue_after.unwrap_or_else(|| ctx.settings.resync()),
@@ -906,8 +908,16 @@ async fn create_deployment(
         },
         status: None,
     };
-    match api.create(&super::post_params(), &deployment).await {
-        Ok(_) => {
+    let created = match api.create(&super::post_params(), &deployment).await {
+        Ok(_) => Ok(()),
+        // Created by an earlier attempt whose status write did not land.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    };
+    match created {
+        // Its Event may not have been published by the earlier attempt either; published twice,
+        // it is found by name.
+        Ok(()) => {
             ctx.announce(
                 &app.object_ref(&()),
                 Notice {
@@ -927,8 +937,6 @@ async fn create_deployment(
             .await;
             Ok(())
         }
-        // Created by an earlier attempt whose status write did not land.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -76,14 +76,9 @@ async fn apply(
         (false, Some(after)) => after.min(ctx.settings.resync()),
         (false, None) => ctx.settings.resync(),
     };
-    report::patch_status(
-        api,
-        &deployment.name_any(),
-        deployment.status.as_ref(),
-        &status,
-    )
-    .await?;
-    record(deployment, &before, &status, &decision.completed, ctx);
+    // Announced before the status is written: an operator stopped between the two announces the
+    // same transition again after its restart, and the Event, named after what it says, is
+    // found instead of made twice. Announced after, it could be lost.
     if let Some(app) = &app {
         for announcement in decision.announcements {
             ctx.announce(
@@ -106,6 +101,14 @@ async fn apply(
             .await;
         }
     }
+    report::patch_status(
+        api,
+        &deployment.name_any(),
+        deployment.status.as_ref(),
+        &status,
+    )
+    .await?;
+    record(deployment, &before, &status, &decision.completed, ctx);
     Ok(Action::requeue(requeue))
 }
 

@@ -2,6 +2,10 @@
 //! (object, type, reason, note, related object), repeats of the very same Event counted in its
 //! `series`, every write under the operator's field manager.
 //!
+//! An Event's name is derived from what it says, so an operator that restarts and announces a
+//! transition it had already announced (it was killed between the two) finds the Event it made
+//! instead of making a second one: within the series window that is the same occurrence.
+//!
 //! kube-runtime's `Recorder` (like client-go's) keys an Event by reason and action but not by its
 //! note, so a second `RevisionCreated` with another text is shown as a repeat of the first, with
 //! the first one's text; it also writes without a field manager and names Events after their
@@ -134,15 +138,45 @@ impl EventPublisher {
                 Err(e) => return Err(e),
             }
         }
-        let event = self.event(regarding, &notice, &namespace, now);
+        let event = self.event(regarding, &notice, &namespace, &key, now);
         let name = event.metadata.name.clone().unwrap_or_default();
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..PostParams::default()
         };
-        api.create(&params, &event).await?;
-        self.remember(key, name, 1, now);
-        Ok(())
+        match api.create(&params, &event).await {
+            Ok(_) => {
+                self.remember(key, name, 1, now);
+                Ok(())
+            }
+            // The same Event exists: published before a restart (the same occurrence when it is
+            // recent), or long ago (then this is a repeat).
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = api.get(&name).await?;
+                let count = existing.series.as_ref().map_or(1, |s| s.count);
+                let last = existing
+                    .series
+                    .as_ref()
+                    .map(|s| s.last_observed_time.0)
+                    .or(existing.event_time.as_ref().map(|t| t.0))
+                    .unwrap_or(now);
+                if within_window(last, now) {
+                    self.remember(key, name, count, last);
+                    return Ok(());
+                }
+                let patch = serde_json::json!({
+                    "series": EventSeries { count: count + 1, last_observed_time: MicroTime(now) },
+                });
+                let params = PatchParams {
+                    field_manager: Some(FIELD_MANAGER.to_string()),
+                    ..PatchParams::default()
+                };
+                api.patch(&name, &params, &Patch::Merge(&patch)).await?;
+                self.remember(key, name, count + 1, now);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn remember(&self, key: Key, name: String, count: i32, now: jiff::Timestamp) {
@@ -161,12 +195,13 @@ impl EventPublisher {
         regarding: &ObjectReference,
         notice: &Notice,
         namespace: &str,
+        key: &Key,
         now: jiff::Timestamp,
     ) -> Event {
         let object = regarding.name.as_deref().unwrap_or(&self.controller);
         Event {
             metadata: ObjectMeta {
-                name: Some(event_name(object, now)),
+                name: Some(event_name(object, key)),
                 namespace: Some(namespace.to_string()),
                 ..ObjectMeta::default()
             },
@@ -226,9 +261,30 @@ fn within_window(last: jiff::Timestamp, now: jiff::Timestamp) -> bool {
     last.saturating_add(window).is_ok_and(|until| until > now)
 }
 
-/// `<object>.<nanoseconds in hex>`, the object's name shortened so the whole is a valid name.
-fn event_name(object: &str, now: jiff::Timestamp) -> String {
-    let suffix = format!(".{:x}", now.as_nanosecond());
+/// `<object>.<hash of what the Event says>`, the object's name shortened so the whole is a
+/// valid name.
+fn event_name(object: &str, key: &Key) -> String {
+    use sha2::{Digest, Sha256};
+    let (kind, namespace, name, uid) = &key.regarding;
+    let related = key
+        .related
+        .as_ref()
+        .map(|(k, n, u)| format!("{k}/{n}/{u}"))
+        .unwrap_or_default();
+    let text = [
+        kind,
+        namespace,
+        name,
+        uid,
+        key.type_.as_str(),
+        key.reason,
+        &key.note,
+        &related,
+    ]
+    .join("\u{1f}");
+    let digest = Sha256::digest(text.as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let suffix = format!(".{hash}");
     let keep = NAME_MAX.saturating_sub(suffix.len()).min(object.len());
     let stem = object[..keep].trim_end_matches(['.', '-']);
     format!("{stem}{suffix}")
@@ -273,15 +329,21 @@ mod tests {
 
     #[test]
     fn event_names_fit_253_characters_for_the_longest_object_names() {
-        let now = jiff::Timestamp::from_second(1_800_000_000).expect("t");
         let long = "a".repeat(250) + ".b-";
-        let name = event_name(&long, now);
+        let k = key(&reference(&long), &notice("revision 1"));
+        let name = event_name(&long, &k);
         assert!(name.len() <= 253, "{}", name.len());
         assert!(!name.contains(".."), "{name}");
-        assert_eq!(
-            event_name("web", now),
-            format!("web.{:x}", now.as_nanosecond())
-        );
+    }
+
+    #[test]
+    fn the_same_event_gets_the_same_name_and_another_one_another() {
+        let web = reference("web");
+        let one = key(&web, &notice("revision 1: image web:1"));
+        let two = key(&web, &notice("revision 2: image web:2"));
+        assert_eq!(event_name("web", &one), event_name("web", &one.clone()));
+        assert_ne!(event_name("web", &one), event_name("web", &two));
+        assert!(event_name("web", &one).starts_with("web."));
     }
 
     #[test]

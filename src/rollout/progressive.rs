@@ -388,7 +388,14 @@ impl Run<'_, '_> {
                     if phase == DeploymentPhase::Paused
                         && self.status.phase != DeploymentPhase::Paused
                     {
-                        let message = format!("{}: {why}", self.step_label(index));
+                        // The same words however late the decision is made (no time left in
+                        // them), so an announcement repeated after a restart is the same Event.
+                        let message = match &step {
+                            RolloutStep::Analysis { .. } => {
+                                format!("paused at {}: {why}", self.step_label(index))
+                            }
+                            _ => format!("paused at {}", self.step_label(index)),
+                        };
                         self.announce(false, "RolloutPaused", message);
                     }
                     self.status.phase = phase;

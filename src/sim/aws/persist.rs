@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 /// The file the world is kept in, inside the state folder.
 pub const FILE: &str = "aws.json";
 
+/// Each (target group, load balancer) pair's traffic timeline.
+type FlowTimelines = Vec<((String, String), Timeline<Option<Flow>>)>;
+
 /// Everything of a world that is kept.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Persisted {
@@ -38,7 +41,7 @@ pub(crate) struct Persisted {
     elb: ElbState,
     dns: DnsState,
     acm: AcmState,
-    flows: Vec<((String, String), Timeline<Option<Flow>>)>,
+    flows: FlowTimelines,
     unserved: BTreeMap<String, Timeline<f64>>,
     faults: BTreeMap<SimService, Faults>,
     calls: Vec<(SimService, String, OperationCount)>,
