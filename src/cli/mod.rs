@@ -109,7 +109,12 @@ impl Control {
                     write!(
                         out,
                         "{}",
-                        render::status(&app, &deployments, jiff::Timestamp::now())
+                        render::status(
+                            &app,
+                            &deployments,
+                            jiff::Timestamp::now(),
+                            render::Clock::Live
+                        )
                     )?;
                     Ok(())
                 }
@@ -468,7 +473,12 @@ impl Session {
         let mut last = String::new();
         loop {
             let (app, deployments) = self.observe().await?;
-            let text = render::status(&app, &deployments, jiff::Timestamp::now());
+            let clock = if terminal {
+                render::Clock::Live
+            } else {
+                render::Clock::Fixed
+            };
+            let text = render::status(&app, &deployments, jiff::Timestamp::now(), clock);
             if terminal {
                 // Home and clear, then the whole picture: a redraw in place.
                 write!(out, "\x1b[H\x1b[2J{text}")?;

@@ -14,8 +14,18 @@ use std::time::Duration;
 /// Width of a weight bar.
 const BAR: usize = 20;
 
+/// How a timed wait is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Time left, counted down: for a screen redrawn every second.
+    Live,
+    /// The wall-clock time the wait ends: a line that stays true, for logs and pipes where each
+    /// change prints a new block.
+    Fixed,
+}
+
 /// The App's rollout as `cygni status` shows it.
-pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp) -> String {
+pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock: Clock) -> String {
     let mut out = String::new();
     let status = app.status.clone().unwrap_or_default();
     let namespace = app.namespace().unwrap_or_default();
@@ -38,7 +48,11 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp) -> St
         status
             .stable_revision
             .map_or("-".to_string(), |r| r.to_string()),
-        app.spec.container.image
+        deployment.map_or(&app.spec.container.image, |d| &d
+            .spec
+            .template
+            .container
+            .image)
     );
     for url in &status.urls {
         let _ = writeln!(out, "  url      {url}");
@@ -59,7 +73,8 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp) -> St
             let _ = writeln!(out, "  {message}");
         }
         let rollout_steps = steps::of(&d.spec.strategy).unwrap_or_default();
-        if !rollout_steps.is_empty() {
+        // A revision that rolled out in place, or was already running, has no steps to show.
+        if !rollout_steps.is_empty() && ds.current_step_index.is_some() {
             let _ = writeln!(out, "\nSteps");
             let index = ds
                 .current_step_index
@@ -77,6 +92,7 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp) -> St
                         ds.phase,
                         ds.step_started_at.as_ref().map(|t| t.0),
                         now,
+                        clock,
                     )
                 } else {
                     String::new()
@@ -145,20 +161,33 @@ fn step_state(
     phase: DeploymentPhase,
     started: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
+    clock: Clock,
 ) -> String {
     let elapsed = started
         .map(|s| Duration::try_from(s.duration_until(now)).unwrap_or(Duration::ZERO))
         .unwrap_or(Duration::ZERO);
-    let left = |d: &Duration| {
-        let left = d.saturating_sub(elapsed);
-        steps::duration_text(Duration::from_secs(
-            left.as_secs() + u64::from(left.subsec_nanos() > 0),
-        ))
+    let left = |d: &Duration| match clock {
+        Clock::Live => {
+            let left = d.saturating_sub(elapsed);
+            format!(
+                "{} left",
+                steps::duration_text(Duration::from_secs(
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
+                ))
+            )
+        }
+        Clock::Fixed => {
+            let start = started.unwrap_or(now);
+            let end = start
+                .saturating_add(jiff::SignedDuration::try_from(*d).unwrap_or_default())
+                .unwrap_or(start);
+            format!("until {} UTC", end.strftime("%H:%M:%S"))
+        }
     };
     match step {
-        RolloutStep::Pause(Some(d)) => format!("{} left", left(d)),
-        RolloutStep::AwaitPromotion(Some(d)) => format!("promotes itself in {}", left(d)),
-        RolloutStep::ScaleDownDelay(d) => format!("previous revision kept {} more", left(d)),
+        RolloutStep::Pause(Some(d)) => left(d),
+        RolloutStep::AwaitPromotion(Some(d)) => format!("promotes itself, {}", left(d)),
+        RolloutStep::ScaleDownDelay(d) => format!("previous revision kept, {}", left(d)),
         RolloutStep::Pause(None) | RolloutStep::AwaitPromotion(None) => {
             "waiting for `cygni promote`".to_string()
         }
@@ -263,9 +292,16 @@ mod tests {
 
     #[test]
     fn status_marks_the_current_step_with_the_time_left_and_draws_the_weights() {
-        let text = status(&app(), &[deployment(0)], at(120));
+        let text = status(&app(), &[deployment(0)], at(120), Clock::Live);
         assert!(text.contains("  > 2/5 pause 5m"), "{text}");
         assert!(text.contains("3m left"), "{text}");
+        let fixed = status(&app(), &[deployment(0)], at(120), Clock::Fixed);
+        assert!(fixed.contains("until "), "{fixed}");
+        assert_eq!(
+            fixed,
+            status(&app(), &[deployment(0)], at(150), Clock::Fixed),
+            "nothing but the clock moved: the same text"
+        );
         assert!(text.contains("    1/5 setWeight 10"), "{text}");
         assert!(
             text.contains(

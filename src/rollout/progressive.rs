@@ -315,6 +315,22 @@ impl Run<'_, '_> {
         }
     }
 
+    /// When the current step ends if it lasts `d`, in whole seconds (UTC): a message that holds
+    /// for the whole wait, unlike a time left.
+    fn step_end(&self, d: Duration) -> String {
+        let started = self
+            .status
+            .step_started_at
+            .as_ref()
+            .map_or(self.now(), |t| t.0);
+        let end = started
+            .saturating_add(jiff::SignedDuration::try_from(d).unwrap_or_default())
+            .unwrap_or(started);
+        jiff::Timestamp::from_second(end.as_second())
+            .unwrap_or(end)
+            .to_string()
+    }
+
     fn step_elapsed(&self) -> Duration {
         let started = self
             .status
@@ -342,6 +358,12 @@ impl Run<'_, '_> {
 
     /// Walks the steps from the current one while they complete.
     fn walk(&mut self, app: &AppView) {
+        // The weight read back from the listener on the slot that runs this revision.
+        self.status.verified_weight = app
+            .new_slot
+            .as_ref()
+            .filter(|s| s.revision == Some(self.revision()))
+            .map(|s| s.weight);
         // Each pass either completes a step (and moves on) or stops; the bound is a safety net.
         for _ in 0..=self.inputs.steps.len() {
             let index = self.index();
@@ -482,16 +504,14 @@ impl Run<'_, '_> {
                     })
                 } else {
                     let left = *d - elapsed;
+                    let until = self.step_end(*d);
                     Progress::Waiting {
                         phase: DeploymentPhase::Paused,
                         why: match step {
-                            RolloutStep::AwaitPromotion(_) => format!(
-                                "waiting for promotion; promotes itself in {}",
-                                steps::duration_text(round_up(left))
-                            ),
-                            _ => {
-                                format!("paused for {} more", steps::duration_text(round_up(left)))
+                            RolloutStep::AwaitPromotion(_) => {
+                                format!("waiting for promotion; promotes itself at {until}")
                             }
+                            _ => format!("paused until {until}"),
                         },
                         look_again: Some(left),
                     }
@@ -563,9 +583,9 @@ impl Run<'_, '_> {
                     Progress::Waiting {
                         phase: DeploymentPhase::Progressing,
                         why: format!(
-                            "revision {} serves 100%; the previous revision stays at full size for {} more (abort switches back at once)",
+                            "revision {} serves 100%; the previous revision stays at full size until {} (abort switches back at once)",
                             self.revision(),
-                            steps::duration_text(round_up(left))
+                            self.step_end(*d)
                         ),
                         look_again: Some(left),
                     }
@@ -626,6 +646,7 @@ impl Run<'_, '_> {
         self.status.paused_at = None;
         if phase == DeploymentPhase::Succeeded {
             self.status.desired_weight = Some(100);
+            self.status.verified_weight = Some(100);
             self.status.desired_replicas = self.inputs.app.map(|a| a.replicas);
             self.status.current_step = Some(self.step_label(self.inputs.steps.len()));
         } else {
@@ -680,11 +701,6 @@ fn ceil_second(t: jiff::Timestamp) -> jiff::Timestamp {
             .saturating_add(jiff::SignedDuration::from_secs(1))
             .unwrap_or(t)
     }
-}
-
-fn round_up(d: Duration) -> Duration {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    Duration::from_secs(secs)
 }
 
 #[cfg(test)]
