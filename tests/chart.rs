@@ -731,3 +731,94 @@ fn the_lease_is_the_one_cygni_run_uses_outside_the_cluster() {
         "{elsewhere}"
     );
 }
+
+/// Environment variable names the rendered Deployment sets.
+fn env_names(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("- name: "))
+        .filter(|name| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_operator_value_becomes_a_variable_cygni_run_reads() {
+    let arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shared/0123456789abcdef/0123456789abcdef";
+    let preview = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shared/0123456789abcdef/fedcba9876543210";
+    let sets = [
+        "watchNamespaces={shop}".to_string(),
+        "aws.endpointUrl=http://localhost:5000".to_string(),
+        "ecs.cluster=apps".to_string(),
+        "ecs.subnets={subnet-0a1b2c3d4e5f60718}".to_string(),
+        "ecs.securityGroups={sg-0123456789abcdef0}".to_string(),
+        "ecs.executionRoleArn=arn:aws:iam::111122223333:role/ecs-exec".to_string(),
+        format!("loadBalancer.listenerArn={arn}"),
+        format!("loadBalancer.previewListenerArn={preview}"),
+        "allowed.clusters={apps}".to_string(),
+        format!("allowed.listeners={{{arn},{preview}}}"),
+        "allowed.hostedZones={Z0123456789ABCDEFGHIJ}".to_string(),
+    ];
+    let mut args = vec!["template", "t", "charts/cygni"];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    let rendered = helm(&args);
+    let all = manifests(&rendered);
+    let deployment = find(&all, "Deployment", "t-cygni", Some("default"));
+    assert!(
+        deployment.text.contains(&format!(
+            "- name: CYGNI_PREVIEW_LISTENER_ARN\n              value: \"{preview}\""
+        )),
+        "{}",
+        deployment.text
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_cygni"))
+        .args(["run", "--help"])
+        .output()
+        .expect("cygni run --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    // RUST_LOG is read by the log filter, not by a flag.
+    let unread: Vec<String> = env_names(&deployment.text)
+        .into_iter()
+        .filter(|name| name != "RUST_LOG" && !help.contains(&format!("[env: {name}=")))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "the chart sets variables `cygni run` does not read: {unread:?}"
+    );
+    for name in [
+        "CYGNI_PREVIEW_LISTENER_ARN",
+        "CYGNI_ALLOWED_HOSTED_ZONES",
+        "CYGNI_SUBNETS",
+    ] {
+        assert!(
+            env_names(&deployment.text).contains(name),
+            "{name} missing:\n{}",
+            deployment.text
+        );
+    }
+}
+
+#[test]
+fn install_notes_say_when_blue_green_revisions_get_no_preview() {
+    let none = install_notes(&[]);
+    assert!(
+        none.contains("loadBalancer.previewListenerArn is empty"),
+        "{none}"
+    );
+    let preview = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shared/0123456789abcdef/fedcba9876543210";
+    let set = format!("loadBalancer.previewListenerArn={preview}");
+    let unlisted = install_notes(&[
+        "--set",
+        &set,
+        "--set",
+        "allowed.listeners={arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/shared/0123456789abcdef/0123456789abcdef}",
+    ]);
+    assert!(
+        unlisted.contains("previewListenerArn is not in allowed.listeners"),
+        "{unlisted}"
+    );
+    let allowed = format!("allowed.listeners={{{preview}}}");
+    let listed = install_notes(&["--set", &set, "--set", &allowed]);
+    assert!(!listed.contains("previewListenerArn"), "{listed}");
+}

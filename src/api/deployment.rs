@@ -94,26 +94,26 @@ pub struct DeploymentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub rollback_of: Option<i64>,
-    /// Hold a canary or blue-green rollout at its current step; clearing it resumes. Canary and
-    /// blue-green steps are not decided in this release, so it has no effect yet.
+    /// Hold a canary or blue-green rollout at its current step; clearing it resumes. Time spent
+    /// in a timed pause before the hold counts, so a resumed pause waits only what it had left.
     #[serde(default)]
     pub paused: bool,
-    /// Stop a canary or blue-green rollout and return all traffic to the stable revision. No effect
-    /// in this release, which decides rolling rollouts only.
+    /// Stop a canary or blue-green rollout: all traffic returns to the stable revision at once and
+    /// the new slot scales to zero. During the scale-down delay after a blue-green switch it
+    /// switches traffic back to the previous revision.
     #[serde(default)]
     pub abort: bool,
-    /// Skip all remaining steps and analysis and send 100% to this revision. No effect in this
-    /// release, which decides rolling rollouts only.
+    /// Skip the remaining steps and analysis and send 100% to this revision; the switch is still
+    /// verified on the listener before the old slot goes.
     #[serde(default)]
     pub promote_full: bool,
-    /// Treat the canary step with this index as complete, ending a pause without duration. Has no
-    /// effect once the rollout is past that step, nor in this release, which decides rolling
-    /// rollouts only.
+    /// Treat the step with this index as complete: ends a pause (timed or not), an analysis step,
+    /// a blue-green wait for promotion or the scale-down delay. Has no effect once the rollout is
+    /// past that step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub promote_step: Option<i32>,
-    /// Increment to retry an aborted or failed canary or blue-green rollout from its first step. No
-    /// effect in this release, which decides rolling rollouts only.
+    /// Increment to retry an aborted or failed canary or blue-green rollout from its first step.
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub retry_attempt: i32,

@@ -572,6 +572,30 @@ fn a_succeeded_canary_with_verified_weight_swaps_slots_and_scales_the_old_one_do
 }
 
 #[test]
+fn the_old_slot_is_never_scaled_down_before_the_switch_is_verified() {
+    let new = canary("web:2");
+    let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
+    revisions.push(revision(2, &new, DeploymentPhase::Succeeded));
+    status.slots[0].weight = 50;
+    status.slots.push(slot_state(SlotName::B, 2, TD2, 50));
+    status.task_definitions.push(registered(2, TD2));
+    aws.b.service = Some(service(SlotName::B, TD2, 4, RolloutState::Completed));
+    aws.b.target_group = Some(target_group(SlotName::B, &new));
+    // The listener still sends half the traffic to the old slot.
+    aws.rule = Some(rule(&[(SlotName::A, 50), (SlotName::B, 50)], &new));
+    let plan = run(&new, &status, &aws, &revisions);
+    assert_eq!(plan.status.active_slot, Some(SlotName::A), "no swap yet");
+    assert!(
+        !plan.changes.iter().any(|c| matches!(
+            c,
+            Change::UpdateService { slot: SlotName::A, update, .. } if update.desired_count == Some(0)
+        )),
+        "{:?}",
+        plan.changes
+    );
+}
+
+#[test]
 fn the_old_slot_keeps_its_tasks_and_no_traffic_while_the_rollout_waits_out_its_delay() {
     let new = canary("web:2");
     let (mut status, mut aws, mut revisions) = converged(&canary("web:1"));
