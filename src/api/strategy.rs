@@ -191,7 +191,8 @@ pub struct AnalysisStep {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Seconds after the new slot is healthy (and pre-promotion analysis passed) before traffic
-    /// switches by itself. Omit to wait for the Deployment to be promoted (`spec.promoteFull`).
+    /// switches by itself. Omit to wait for a person: `cygni promote` (which sets the
+    /// Deployment's `spec.promoteStep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 86400))]
     pub auto_promotion_seconds: Option<i32>,

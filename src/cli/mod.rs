@@ -543,7 +543,7 @@ fn argo_cd_note(app: &App) -> Option<String> {
             .contains_key("argocd.argoproj.io/tracking-id");
     tracked.then(|| {
         format!(
-            "App {} is managed by Argo CD: with self-heal on it puts Git's template back and undoes this rollback; revert the change in Git (docs/rollback.md)",
+            "App {} is managed by Argo CD: with self-heal on it puts Git's template back and undoes this rollback; revert the change in Git (docs/rollouts.md, section Rollback under GitOps)",
             app.name_any()
         )
     })

@@ -37,7 +37,7 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
         "App {namespace}/{}: {}",
         app.name_any(),
         ready.map_or("not reported yet".to_string(), |c| format!(
-            "{} ({})",
+            "{} - {}",
             c.reason, c.message
         ))
     );
@@ -98,7 +98,8 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
                     String::new()
                 };
                 let label = format!("{}/{} {step}", i + 1, rollout_steps.len());
-                let _ = writeln!(out, "  {mark} {label:<44} {state}").map(|_| ());
+                let line = format!("  {mark} {label:<44} {state}");
+                let _ = writeln!(out, "{}", line.trim_end());
             }
         }
         if !ds.analysis.is_empty() {
@@ -205,7 +206,7 @@ pub fn history(app: &App, deployments: &[Deployment]) -> String {
     let _ = writeln!(
         out,
         "{:<9} {:<11} {:<9} {:<22} {:<21} IMAGE",
-        "REVISION", "PHASE", "", "CREATED", "FINISHED"
+        "REVISION", "PHASE", "ROLE", "CREATED (UTC)", "FINISHED (UTC)"
     );
     for d in rows {
         let ds = d.status.clone().unwrap_or_default();

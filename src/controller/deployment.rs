@@ -91,10 +91,7 @@ async fn apply(
                     },
                     reason: announcement.reason,
                     action: "Rollout",
-                    note: format!(
-                        "revision {}: {}",
-                        deployment.spec.revision, announcement.message
-                    ),
+                    note: revision_note(deployment.spec.revision, &announcement.message),
                     related: Some(deployment.object_ref(&())),
                 },
             )
@@ -285,8 +282,16 @@ fn record(
             .rollout_transition(strategy, &after.phase.to_string());
     }
     for step in completed {
-        let kind = step.step.to_string();
-        let kind = kind.split_whitespace().next().unwrap_or("step");
-        ctx.metrics.rollout_step(strategy, kind, step.took);
+        ctx.metrics
+            .rollout_step(strategy, step.step.kind(), step.took);
+    }
+}
+
+/// An Event's note names the revision first, once.
+fn revision_note(revision: i64, message: &str) -> String {
+    if message.starts_with(&format!("revision {revision} ")) {
+        message.to_string()
+    } else {
+        format!("revision {revision}: {message}")
     }
 }

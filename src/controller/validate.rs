@@ -159,7 +159,21 @@ pub fn app(
     }
 
     if let Some(canary) = &spec.strategy.canary {
+        // The setCanaryScale step in force that leaves the canary without tasks, if any.
+        let mut empty_since: Option<usize> = None;
         for (i, step) in canary.steps.iter().enumerate() {
+            if let Some(scale) = &step.set_canary_scale {
+                let empty = scale.replicas == Some(0) || scale.weight == Some(0);
+                empty_since = empty.then_some(i);
+            }
+            if let (Some(weight @ 1..=99), Some(j)) = (step.set_weight, empty_since) {
+                problems.push(InvalidSpec::new(
+                    format!("spec.strategy.canary.steps[{i}].setWeight"),
+                    format!(
+                        "sends {weight}% of traffic to a canary that steps[{j}].setCanaryScale scales to zero tasks; give the canary at least one task (replicas: 1) or set matchTrafficWeight: true before this step"
+                    ),
+                ));
+            }
             if let Some(duration) = step.pause.as_ref().and_then(|p| p.duration.as_deref())
                 && let Err(e) = crate::config::parse_duration(duration)
             {
@@ -400,6 +414,26 @@ mod tests {
         assert!(
             app(&spec, &defaults(), &policy).is_ok(),
             "name matches the allowed ARN"
+        );
+    }
+
+    #[test]
+    fn traffic_to_a_canary_scaled_to_zero_tasks_is_refused() {
+        let mut spec = app_spec();
+        spec.strategy = serde_json::from_value(serde_json::json!({"canary": {"steps": [
+            {"setCanaryScale": {"replicas": 0}},
+            {"setWeight": 0},
+            {"setWeight": 20},
+            {"setCanaryScale": {"matchTrafficWeight": true}},
+            {"setWeight": 50},
+        ]}}))
+        .expect("strategy");
+        let errs = app(&spec, &defaults(), &Policy::default()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "spec.strategy.canary.steps[2].setWeight");
+        assert!(
+            errs[0].message.contains("steps[0].setCanaryScale"),
+            "{errs:?}"
         );
     }
 

@@ -249,11 +249,7 @@ impl Run<'_, '_> {
         if self.status.current_step_index.is_none() {
             self.status.started_at = Some(Time(self.now()));
             self.enter(0);
-            let message = format!(
-                "revision {} starts its {} steps",
-                self.revision(),
-                self.inputs.steps.len()
-            );
+            let message = format!("starts its {} steps", self.inputs.steps.len());
             self.announce(false, "RolloutStarted", message);
         }
         if spec.paused {
@@ -364,6 +360,9 @@ impl Run<'_, '_> {
             .as_ref()
             .filter(|s| s.revision == Some(self.revision()))
             .map(|s| s.weight);
+        // A pause reached from another pause (a promoted analysis followed by a wait for
+        // promotion) is a new pause to announce, though the phase stays Paused.
+        let mut moved = false;
         // Each pass either completes a step (and moves on) or stops; the bound is a safety net.
         for _ in 0..=self.inputs.steps.len() {
             let index = self.index();
@@ -388,6 +387,7 @@ impl Run<'_, '_> {
                     self.announce(false, "StepCompleted", message);
                     self.completed.push(CompletedStep { index, step, took });
                     self.enter(index + 1);
+                    moved = true;
                 }
                 Progress::Waiting {
                     phase,
@@ -408,7 +408,7 @@ impl Run<'_, '_> {
                         self.look_again(deadline - elapsed);
                     }
                     if phase == DeploymentPhase::Paused
-                        && self.status.phase != DeploymentPhase::Paused
+                        && (moved || self.status.phase != DeploymentPhase::Paused)
                     {
                         // The same words however late the decision is made (no time left in
                         // them), so an announcement repeated after a restart is the same Event.

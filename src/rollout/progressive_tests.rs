@@ -276,6 +276,30 @@ fn a_pause_without_duration_waits_until_promoted_and_a_second_promotion_is_harml
 }
 
 #[test]
+fn a_pause_reached_from_a_promoted_pause_is_announced_once() {
+    let mut rollout = Rollout::canary(serde_json::json!([{"pause": {}}, {"pause": {}}]));
+    let first = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
+    assert_eq!(phase(&first), DeploymentPhase::Paused);
+    rollout.spec.promote_step = Some(0);
+    let second = rollout.decide(&first.status, &app(None), at(10));
+    assert_eq!(step(&second), Some(1));
+    assert_eq!(reasons(&second), ["StepCompleted", "RolloutPaused"]);
+    assert!(
+        second.announcements[1]
+            .message
+            .contains("2/4 pause until promoted"),
+        "{:?}",
+        second.announcements
+    );
+    let again = rollout.decide(&second.status, &app(None), at(20));
+    assert_eq!(
+        reasons(&again),
+        Vec::<&str>::new(),
+        "no second announcement"
+    );
+}
+
+#[test]
 fn abort_returns_all_traffic_to_stable_at_once_and_scales_the_canary_down() {
     let mut rollout = Rollout::canary(serde_json::json!([{"setWeight": 50}, {"pause": {}}]));
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
@@ -570,7 +594,7 @@ fn blue_green_previews_at_full_size_then_waits_for_promotion() {
     assert_eq!(phase(&waiting), DeploymentPhase::Paused);
     assert_eq!(
         waiting.status.current_step.as_deref(),
-        Some("2/4 promotion")
+        Some("2/4 promotion (manual)")
     );
     assert_eq!(waiting.status.desired_weight, Some(0));
     rollout.spec.promote_step = Some(1);

@@ -79,6 +79,24 @@ impl RolloutStep {
         }
     }
 
+    /// The step's kind, as the `step` label of the step duration metric says it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RolloutStep::SetWeight(_) => "setWeight",
+            RolloutStep::SetScale(_) => "setCanaryScale",
+            RolloutStep::Preview => "preview",
+            RolloutStep::Pause(_) => "pause",
+            RolloutStep::Analysis { point, .. } => match point {
+                AnalysisPoint::Step => "analysis",
+                AnalysisPoint::PrePromotion => "prePromotionAnalysis",
+                AnalysisPoint::PostPromotion => "postPromotionAnalysis",
+            },
+            RolloutStep::AwaitPromotion(_) => "promotion",
+            RolloutStep::Switch => "switch",
+            RolloutStep::ScaleDownDelay(_) => "scaleDownDelay",
+        }
+    }
+
     /// Whether the step waits on AWS (tasks becoming healthy, a weight being read back), so that
     /// the progress deadline bounds it.
     pub fn waits_on_aws(&self) -> bool {
@@ -116,7 +134,7 @@ impl fmt::Display for RolloutStep {
             RolloutStep::AwaitPromotion(Some(d)) => {
                 write!(f, "promotion (automatic after {})", duration_text(*d))
             }
-            RolloutStep::AwaitPromotion(None) => write!(f, "promotion"),
+            RolloutStep::AwaitPromotion(None) => write!(f, "promotion (manual)"),
             RolloutStep::Switch => write!(f, "switch"),
             RolloutStep::ScaleDownDelay(d) => write!(f, "scale-down delay {}", duration_text(*d)),
         }

@@ -78,7 +78,7 @@ async fn blue_green_is_previewed_at_full_size_then_switched_by_cygni_promote() {
     );
     let (ok, out, err) = env.cygni(&["status", "billing"]);
     assert!(ok, "{err}");
-    assert!(out.contains("> 2/4 promotion"), "{out}");
+    assert!(out.contains("> 2/4 promotion (manual)"), "{out}");
     assert!(out.contains(&format!("preview  {preview}")), "{out}");
 
     let (ok, out, err) = env.cygni(&["promote", "billing"]);
