@@ -88,7 +88,32 @@ pub struct Metrics {
     pub rollouts: Family<RolloutLabels, Gauge>,
     /// How long completed rollout steps took, by strategy and kind of step.
     pub rollout_steps: Family<StepLabels, Histogram>,
-    phases: std::sync::Mutex<std::collections::HashMap<String, RolloutLabels>>,
+    /// Per rollout: the phase and the last step already counted, so a decision made again from a
+    /// cached, older status is not counted twice.
+    seen: std::sync::Mutex<std::collections::HashMap<String, Seen>>,
+    census: std::sync::Mutex<Option<Census>>,
+    counted: std::sync::Mutex<std::collections::HashSet<RolloutLabels>>,
+}
+
+/// What the metrics last recorded of one rollout.
+#[derive(Clone, Debug)]
+struct Seen {
+    phase: String,
+    last_step: Option<usize>,
+}
+
+/// Lists every rollout the operator knows (key and labels), read when the metrics are rendered.
+type Census = Box<dyn Fn() -> Vec<(String, RolloutLabels)> + Send + Sync>;
+
+/// A step of a rollout that completed, for [`Metrics::rollout_progress`].
+#[derive(Clone, Debug)]
+pub struct StepDone<'a> {
+    /// Index of the step.
+    pub index: usize,
+    /// Its kind, e.g. `setWeight`.
+    pub kind: &'a str,
+    /// How long it took.
+    pub took: std::time::Duration,
 }
 
 impl Default for Metrics {
@@ -143,7 +168,9 @@ impl Default for Metrics {
             rollout_transitions,
             rollouts,
             rollout_steps,
-            phases: std::sync::Mutex::default(),
+            seen: std::sync::Mutex::default(),
+            census: std::sync::Mutex::default(),
+            counted: std::sync::Mutex::default(),
         }
     }
 }
@@ -151,6 +178,7 @@ impl Default for Metrics {
 impl Metrics {
     /// The metrics in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        self.take_census();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -170,40 +198,90 @@ impl Metrics {
         }
     }
 
-    /// Records that the rollout `key` (of `strategy`) is in `phase` now.
-    pub fn rollout_phase(&self, key: &str, strategy: &str, phase: &str) {
-        let labels = RolloutLabels {
-            strategy: strategy.to_string(),
-            phase: phase.to_string(),
+    /// Records a rollout decision: the rollout `key` (of `strategy`) went from phase `before` to
+    /// `after` and completed `steps`. A phase entered is counted once per rollout even when the
+    /// same decision is made twice (from a cached status older than the last write), and so is
+    /// a step.
+    pub fn rollout_progress(
+        &self,
+        key: &str,
+        strategy: &str,
+        before: &str,
+        after: &str,
+        steps: &[StepDone<'_>],
+    ) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = seen.get(key).cloned();
+        let entered = match &entry {
+            Some(previous) => previous.phase != after,
+            None => before != after,
         };
-        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(previous) = phases.insert(key.to_string(), labels.clone()) {
-            if previous == labels {
-                return;
-            }
-            self.rollouts.get_or_create(&previous).dec();
+        if entered {
+            self.rollout_transitions
+                .get_or_create(&RolloutLabels {
+                    strategy: strategy.to_string(),
+                    phase: after.to_string(),
+                })
+                .inc();
         }
-        self.rollouts.get_or_create(&labels).inc();
+        let mut last_step = entry.and_then(|e| e.last_step);
+        for step in steps {
+            if last_step.is_some_and(|last| step.index <= last) {
+                continue;
+            }
+            self.rollout_steps
+                .get_or_create(&StepLabels {
+                    strategy: strategy.to_string(),
+                    step: step.kind.to_string(),
+                })
+                .observe(step.took.as_secs_f64());
+            last_step = Some(step.index);
+        }
+        seen.insert(
+            key.to_string(),
+            Seen {
+                phase: after.to_string(),
+                last_step,
+            },
+        );
     }
 
-    /// Counts a rollout entering `phase`.
-    pub fn rollout_transition(&self, strategy: &str, phase: &str) {
-        self.rollout_transitions
-            .get_or_create(&RolloutLabels {
-                strategy: strategy.to_string(),
-                phase: phase.to_string(),
-            })
-            .inc();
+    /// Makes `cygni_rollouts` count what `census` lists each time the metrics are rendered, so
+    /// rollouts deleted with their App leave the gauge too. It replaces the census given before
+    /// (controllers started again after a lost leadership bring their own).
+    pub fn count_rollouts_with(
+        &self,
+        census: impl Fn() -> Vec<(String, RolloutLabels)> + Send + Sync + 'static,
+    ) {
+        *self.census.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(census));
     }
 
-    /// Records how long a completed step took.
-    pub fn rollout_step(&self, strategy: &str, step: &str, took: std::time::Duration) {
-        self.rollout_steps
-            .get_or_create(&StepLabels {
-                strategy: strategy.to_string(),
-                step: step.to_string(),
-            })
-            .observe(took.as_secs_f64());
+    /// Sets `cygni_rollouts` from the census and forgets rollouts that no longer exist.
+    fn take_census(&self) {
+        let census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(census) = census.as_ref() else {
+            return;
+        };
+        let mut counts = std::collections::HashMap::<RolloutLabels, i64>::new();
+        let mut keys = std::collections::HashSet::new();
+        for (key, labels) in census() {
+            *counts.entry(labels).or_default() += 1;
+            keys.insert(key);
+        }
+        let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        for labels in counted.iter() {
+            if !counts.contains_key(labels) {
+                self.rollouts.get_or_create(labels).set(0);
+            }
+        }
+        for (labels, n) in &counts {
+            self.rollouts.get_or_create(labels).set(*n);
+            counted.insert(labels.clone());
+        }
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| keys.contains(key));
     }
 
     /// Counts a failed reconcile.
@@ -306,33 +384,66 @@ mod tests {
     #[test]
     fn rollouts_are_counted_in_the_phase_they_are_in() {
         let metrics = Metrics::default();
-        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Progressing");
-        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Progressing");
-        metrics.rollout_phase("Deployment/shop/api-5", "canary", "Progressing");
-        metrics.rollout_phase("Deployment/shop/web-2", "canary", "Aborted");
-        metrics.rollout_transition("canary", "Aborted");
-        metrics.rollout_step("canary", "setWeight", std::time::Duration::from_secs(12));
+        let rollouts = std::sync::Arc::new(std::sync::Mutex::new(vec![
+            ("Deployment/shop/web-2", "Progressing"),
+            ("Deployment/shop/api-5", "Progressing"),
+        ]));
+        let listed = rollouts.clone();
+        metrics.count_rollouts_with(move || {
+            listed
+                .lock()
+                .expect("list")
+                .iter()
+                .map(|(key, phase)| {
+                    (
+                        key.to_string(),
+                        RolloutLabels {
+                            strategy: "canary".into(),
+                            phase: phase.to_string(),
+                        },
+                    )
+                })
+                .collect()
+        });
         let text = metrics.render();
         assert!(
-            text.contains(r#"cygni_rollouts{strategy="canary",phase="Progressing"} 1"#),
+            text.contains(r#"cygni_rollouts{strategy="canary",phase="Progressing"} 2"#),
             "{text}"
+        );
+        *rollouts.lock().expect("list") = vec![("Deployment/shop/web-2", "Aborted")];
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"cygni_rollouts{strategy="canary",phase="Progressing"} 0"#),
+            "a deleted rollout leaves the gauge: {text}"
         );
         assert!(
             text.contains(r#"cygni_rollouts{strategy="canary",phase="Aborted"} 1"#),
             "{text}"
         );
-        assert!(
-            text.contains(
-                r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#
-            ),
-            "{text}"
-        );
+    }
+
+    #[test]
+    fn a_decision_made_again_from_an_older_status_is_counted_once() {
+        let metrics = Metrics::default();
+        let step = |index| StepDone {
+            index,
+            kind: "setWeight",
+            took: std::time::Duration::from_secs(12),
+        };
+        let key = "Deployment/shop/web-2";
+        metrics.rollout_progress(key, "canary", "Pending", "Progressing", &[step(0)]);
+        // The same decision from the cached status the first write replaced.
+        metrics.rollout_progress(key, "canary", "Pending", "Progressing", &[step(0)]);
+        metrics.rollout_progress(key, "canary", "Progressing", "Aborted", &[]);
+        metrics.rollout_progress(key, "canary", "Progressing", "Aborted", &[]);
+        let text = metrics.render();
+        for line in [
+            r#"cygni_rollout_transitions_total{strategy="canary",phase="Progressing"} 1"#,
+            r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#,
+            r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

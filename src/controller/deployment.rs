@@ -21,6 +21,7 @@ use crate::api::strategy::StrategyKind;
 use crate::api::{App, Deployment, DeploymentStatus};
 use crate::rollout::progressive::{self, AppView, Decision, SlotView};
 use crate::rollout::rolling;
+use crate::telemetry::{RolloutLabels, StepDone};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -269,22 +270,48 @@ fn record(
     completed: &[progressive::CompletedStep],
     ctx: &Context,
 ) {
-    let strategy = match deployment.spec.strategy.kind() {
+    let strategy = strategy_label(deployment);
+    let key = super::runtime::object_key(deployment);
+    let steps: Vec<StepDone<'_>> = completed
+        .iter()
+        .map(|c| StepDone {
+            index: c.index,
+            kind: c.step.kind(),
+            took: c.took,
+        })
+        .collect();
+    ctx.metrics.rollout_progress(
+        &key,
+        strategy,
+        &before.phase.to_string(),
+        &after.phase.to_string(),
+        &steps,
+    );
+}
+
+/// The `strategy` label of a rollout's metrics.
+pub fn strategy_label(deployment: &Deployment) -> &'static str {
+    match deployment.spec.strategy.kind() {
         StrategyKind::Rolling => "rolling",
         StrategyKind::Canary => "canary",
         StrategyKind::BlueGreen => "blueGreen",
-    };
-    let key = super::runtime::object_key(deployment);
-    ctx.metrics
-        .rollout_phase(&key, strategy, &after.phase.to_string());
-    if before.phase != after.phase {
-        ctx.metrics
-            .rollout_transition(strategy, &after.phase.to_string());
     }
-    for step in completed {
-        ctx.metrics
-            .rollout_step(strategy, step.step.kind(), step.took);
-    }
+}
+
+/// A rollout as the `cygni_rollouts` gauge counts it: its key and its strategy and phase.
+pub fn census_entry(deployment: &Deployment) -> (String, RolloutLabels) {
+    (
+        super::runtime::object_key(deployment),
+        RolloutLabels {
+            strategy: strategy_label(deployment).to_string(),
+            phase: deployment
+                .status
+                .as_ref()
+                .map(|s| s.phase)
+                .unwrap_or_default()
+                .to_string(),
+        },
+    )
 }
 
 /// An Event's note names the revision first, once.

@@ -302,6 +302,7 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
     };
     let config = controller::Config::default().concurrency(args.concurrency);
     let mut all = Vec::new();
+    let mut stores = Vec::new();
     for scope in scopes {
         let client = ctx.client.clone();
         let apps = scoped::<App>(&client, scope.as_deref());
@@ -319,17 +320,19 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
             .for_each(log_outcome)
             .boxed();
         let deployment_controller =
-            Controller::new(deployments, watcher::Config::default().any_semantic())
-                .watches(
-                    apps_for_deployments,
-                    watcher::Config::default().any_semantic(),
-                    deployments_of,
-                )
-                .with_config(config.clone())
-                .graceful_shutdown_on(stopped(shutdown.clone()))
-                .run(deployment::reconcile, error_policy, ctx.clone())
-                .for_each(log_outcome)
-                .boxed();
+            Controller::new(deployments, watcher::Config::default().any_semantic());
+        stores.push(deployment_controller.store());
+        let deployment_controller = deployment_controller
+            .watches(
+                apps_for_deployments,
+                watcher::Config::default().any_semantic(),
+                deployments_of,
+            )
+            .with_config(config.clone())
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(deployment::reconcile, error_policy, ctx.clone())
+            .for_each(log_outcome)
+            .boxed();
         let domain_controller = Controller::new(domains, watcher::Config::default().any_semantic())
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
@@ -338,6 +341,13 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
             .boxed();
         all.extend([app_controller, deployment_controller, domain_controller]);
     }
+    ctx.metrics.count_rollouts_with(move || {
+        stores
+            .iter()
+            .flat_map(|store| store.state())
+            .map(|d| deployment::census_entry(&d))
+            .collect()
+    });
     tracing::info!(controllers = all.len(), "controllers running");
     futures::future::join_all(all).await;
     tracing::info!("controllers stopped");

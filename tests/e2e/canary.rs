@@ -169,6 +169,14 @@ async fn abort_mid_way_returns_all_traffic_to_stable_and_retry_starts_again() {
         "aborted web-2: all traffic returns to revision 1"
     );
     env.wait_phase("web-2", DeploymentPhase::Aborted).await;
+    let metrics = env.metrics();
+    for line in [
+        r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#,
+        r#"cygni_rollouts{strategy="canary",phase="Aborted"} 1"#,
+        r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     let app = env
         .wait_app("web", "back on revision 1", |a| {
             condition(a, cygni::api::conditions::READY).is_some_and(|(_, r)| r == "RolloutAborted")

@@ -39,6 +39,8 @@ enum Cluster {
 pub struct Operator {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Where it serves `/metrics`.
+    metrics: std::net::SocketAddr,
 }
 
 impl Operator {
@@ -200,12 +202,17 @@ impl Env {
             run: RunArgs,
         }
         let resync = format!("{}ms", RESYNC.as_millis());
+        // A port free now, so the test knows where the metrics are.
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let listen = metrics.to_string();
         let mut argv: Vec<String> = [
             "cygni",
             "--namespaces",
             &self.namespace,
             "--listen-addr",
-            "127.0.0.1:0",
+            &listen,
             "--resync-period",
             &resync,
             "--concurrency",
@@ -227,7 +234,27 @@ impl Env {
             cygni::controller::runtime::operate(config, &args, services, Arc::new(SystemClock), rx)
                 .await
         });
-        Operator { shutdown, task }
+        Operator {
+            shutdown,
+            task,
+            metrics,
+        }
+    }
+
+    /// The first operator's metrics, in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let addr = self.operators.first().expect("an operator").metrics;
+        let mut stream = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or(response)
     }
 
     /// Removes the test's namespace from a real cluster, stops the operators, and stops the
