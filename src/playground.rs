@@ -41,7 +41,8 @@ pub struct PlaygroundArgs {
     pub apply: Vec<PathBuf>,
 
     /// How much faster than real time simulated AWS runs (task start-up, health checks, DNS
-    /// propagation, certificate issuance, pauses).
+    /// propagation, certificate issuance). The operator keeps real time: rollout pauses and
+    /// delays last what they say.
     #[arg(long, default_value_t = 10.0)]
     pub speed: f64,
 

@@ -392,7 +392,7 @@ fn expected_watch_permissions() -> BTreeSet<Permission> {
     for verb in ["create", "delete"] {
         expected.insert(permission("cygni.io", "deployments", verb, None));
     }
-    for verb in ["create", "patch"] {
+    for verb in ["list", "create", "patch"] {
         expected.insert(permission("events.k8s.io", "events", verb, None));
     }
     expected

@@ -1,5 +1,6 @@
 //! The `cygni` binary as a user meets it: `crds` prints what `crds/` holds, `run --help` documents
-//! every flag, and `run` against a cluster it cannot reach fails fast with one clear line.
+//! every flag, `run` and the rollout controls against a cluster they cannot reach fail fast with
+//! one clear line, and linked as `kubectl-cygni` the binary is a kubectl plugin.
 
 use std::process::Command;
 
@@ -179,5 +180,78 @@ fn logs_have_no_colours_when_not_written_to_a_terminal() {
     );
     for line in &lines {
         assert!(!line.contains('\u{1b}'), "ANSI escape in {line:?}");
+    }
+}
+
+/// A kubeconfig whose server is loopback port 1, where nothing listens.
+fn dead_kubeconfig(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cygni-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:1\"}\n\
+         contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {}\n",
+    )
+    .expect("kubeconfig written");
+    kubeconfig
+}
+
+#[test]
+fn controls_against_an_unreachable_cluster_exit_with_one_line() {
+    let kubeconfig = dead_kubeconfig("controls");
+    for control in [
+        vec!["status", "web"],
+        vec!["promote", "web"],
+        vec!["rollback", "web", "--to-revision", "1"],
+    ] {
+        let output = cygni()
+            .args(&control)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .output()
+            .expect("cygni runs");
+        assert!(!output.status.success(), "{control:?} exits non-zero");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{control:?}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "error: cannot reach the Kubernetes API server at http://127.0.0.1:1/: "
+            ),
+            "{control:?}: {stderr}"
+        );
+    }
+    let missing = cygni()
+        .args(["status", "web", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .expect("cygni runs");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.starts_with("error: cannot read kubeconfig /nonexistent/kubeconfig: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn linked_as_kubectl_cygni_it_is_a_kubectl_plugin() {
+    let dir = std::env::temp_dir().join(format!("cygni-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let link = dir.join("kubectl-cygni");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_cygni"), &link).expect("link");
+    let output = Command::new(&link)
+        .arg("--help")
+        .output()
+        .expect("kubectl-cygni runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(help.contains("Usage: kubectl cygni "), "{help}");
+    for control in [
+        "status", "promote", "abort", "retry", "pause", "resume", "rollback", "history",
+    ] {
+        assert!(
+            help.contains(&format!("\n  {control} ")),
+            "{control} in {help}"
+        );
     }
 }

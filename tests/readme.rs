@@ -100,8 +100,15 @@ fn the_quick_start_runs_as_written() {
     let dir = std::env::temp_dir().join(format!("cygni-readme-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    // The quick start runs from the repository root: `examples/` is there.
+    // The quick start runs from the repository root: `examples/` is there, and `target/debug`
+    // holds the binary `cargo run` built (the one this test runs).
     std::os::unix::fs::symlink(repo().join("examples"), dir.join("examples")).expect("examples");
+    let bin = Path::new(env!("CARGO_BIN_EXE_cygni"))
+        .parent()
+        .expect("the binary's folder")
+        .to_path_buf();
+    std::fs::create_dir_all(dir.join("target")).expect("target");
+    std::os::unix::fs::symlink(&bin, dir.join("target/debug")).expect("target/debug");
     let _playground = start_playground(&dir);
 
     // One shell, so `export` carries over; each command echoed first, as a transcript.
@@ -137,6 +144,9 @@ fn the_quick_start_runs_as_written() {
         "Warning  RolloutFailed",
         "revision 2 keeps serving",
         "app.cygni.io \"hello\" deleted",
+        "> 2/7 analysis error-rate, latency",
+        "promoted shop-2 fully: it skips to 6/7 setWeight 100",
+        "deployment.cygni.io/shop-2 condition met",
     ] {
         assert!(
             transcript.contains(expected),

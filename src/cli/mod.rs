@@ -183,14 +183,25 @@ impl Session {
         };
         let config = match &target.kubeconfig {
             Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+                let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| {
+                    anyhow::anyhow!("kubeconfig {} is not valid: {e}", path.display())
+                })?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("kubeconfig {}: {e}", path.display()))?
             }
-            None if target.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
-            None => kube::Config::infer()
+            None if target.context.is_some() => kube::Config::from_kubeconfig(&options)
                 .await
-                .context("no Kubernetes configuration: set KUBECONFIG or pass --kubeconfig")?,
+                .map_err(|e| anyhow::anyhow!("kubeconfig: {e}"))?,
+            // The causes kube lists (no in-cluster variables, no current context) say less than
+            // what to do.
+            None => kube::Config::infer().await.map_err(|_| {
+                anyhow::anyhow!(
+                    "no Kubernetes configuration: set KUBECONFIG, pass --kubeconfig, or run in a pod"
+                )
+            })?,
         };
         let namespace = target
             .namespace
@@ -201,7 +212,9 @@ impl Session {
         if let Ok(value) = axum::http::HeaderValue::from_str(&agent) {
             config.headers.push((axum::http::header::USER_AGENT, value));
         }
+        let url = config.cluster_url.to_string();
         let client = Client::try_from(config).context("invalid Kubernetes client configuration")?;
+        crate::controller::runtime::probe(&client, &url).await?;
         Ok(Session {
             client,
             namespace,

@@ -2,9 +2,12 @@
 //! (object, type, reason, note, related object), repeats of the very same Event counted in its
 //! `series`, every write under the operator's field manager.
 //!
-//! An Event's name is derived from what it says, so an operator that restarts and announces a
-//! transition it had already announced (it was killed between the two) finds the Event it made
-//! instead of making a second one: within the series window that is the same occurrence.
+//! Names are the object's name and the time in hexadecimal nanoseconds, as client-go names them,
+//! so listings (and `kubectl describe`, which keeps the server's order) show Events oldest first.
+//! The first time a process publishes an Event it looks for the same Event among the object's
+//! existing ones: an operator that restarts and announces a transition it had already announced
+//! (it was killed between the two) finds the Event it made instead of making a second one; within
+//! the series window that is the same occurrence.
 //!
 //! kube-runtime's `Recorder` (like client-go's) keys an Event by reason and action but not by its
 //! note, so a second `RevisionCreated` with another text is shown as a repeat of the first, with
@@ -16,7 +19,7 @@ use super::FIELD_MANAGER;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -111,10 +114,22 @@ impl EventPublisher {
             .unwrap_or_else(|| "default".to_string());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let key = key(regarding, &notice);
-        let previous = {
+        let cached = {
             let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
             sent.retain(|_, s| within_window(s.last, now));
             sent.get(&key).cloned()
+        };
+        let previous = match cached {
+            Some(sent) => Some(sent),
+            None => match self.find(&api, regarding, &key).await? {
+                // Published before a restart, recently: the same occurrence.
+                Some(found) if within_window(found.last, now) => {
+                    self.remember(key, found.name, found.count, found.last);
+                    return Ok(());
+                }
+                // Published long ago: this is a repeat.
+                found => found,
+            },
         };
         if let Some(previous) = previous {
             let count = previous.count + 1;
@@ -138,45 +153,53 @@ impl EventPublisher {
                 Err(e) => return Err(e),
             }
         }
-        let event = self.event(regarding, &notice, &namespace, &key, now);
+        let event = self.event(regarding, &notice, &namespace, now);
         let name = event.metadata.name.clone().unwrap_or_default();
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..PostParams::default()
         };
-        match api.create(&params, &event).await {
-            Ok(_) => {
-                self.remember(key, name, 1, now);
-                Ok(())
-            }
-            // The same Event exists: published before a restart (the same occurrence when it is
-            // recent), or long ago (then this is a repeat).
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = api.get(&name).await?;
-                let count = existing.series.as_ref().map_or(1, |s| s.count);
-                let last = existing
+        api.create(&params, &event).await?;
+        self.remember(key, name, 1, now);
+        Ok(())
+    }
+
+    /// The Event saying the same as `key` about `regarding`, if one exists: its name, how many
+    /// times it was seen and when last.
+    async fn find(
+        &self,
+        api: &Api<Event>,
+        regarding: &ObjectReference,
+        key: &Key,
+    ) -> Result<Option<Sent>, kube::Error> {
+        let Some(name) = regarding.name.as_deref() else {
+            return Ok(None);
+        };
+        let selector = format!("regarding.name={name},reason={}", key.reason);
+        let listed = api.list(&ListParams::default().fields(&selector)).await?;
+        let note = shorten_note(&key.note);
+        Ok(listed
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.note.as_deref() == Some(note.as_str())
+                    && e.type_.as_deref() == Some(key.type_.as_str())
+                    && e.regarding.as_ref().map(reference_key) == Some(key.regarding.clone())
+                    && e.related.as_ref().map(related_key) == key.related
+            })
+            .filter_map(|e| {
+                let last = e
                     .series
                     .as_ref()
                     .map(|s| s.last_observed_time.0)
-                    .or(existing.event_time.as_ref().map(|t| t.0))
-                    .unwrap_or(now);
-                if within_window(last, now) {
-                    self.remember(key, name, count, last);
-                    return Ok(());
-                }
-                let patch = serde_json::json!({
-                    "series": EventSeries { count: count + 1, last_observed_time: MicroTime(now) },
-                });
-                let params = PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_string()),
-                    ..PatchParams::default()
-                };
-                api.patch(&name, &params, &Patch::Merge(&patch)).await?;
-                self.remember(key, name, count + 1, now);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+                    .or(e.event_time.as_ref().map(|t| t.0))?;
+                Some(Sent {
+                    name: e.metadata.name?,
+                    count: e.series.as_ref().map_or(1, |s| s.count),
+                    last,
+                })
+            })
+            .max_by_key(|sent| sent.last))
     }
 
     fn remember(&self, key: Key, name: String, count: i32, now: jiff::Timestamp) {
@@ -195,13 +218,12 @@ impl EventPublisher {
         regarding: &ObjectReference,
         notice: &Notice,
         namespace: &str,
-        key: &Key,
         now: jiff::Timestamp,
     ) -> Event {
         let object = regarding.name.as_deref().unwrap_or(&self.controller);
         Event {
             metadata: ObjectMeta {
-                name: Some(event_name(object, key)),
+                name: Some(event_name(object, now)),
                 namespace: Some(namespace.to_string()),
                 ..ObjectMeta::default()
             },
@@ -224,22 +246,28 @@ impl EventPublisher {
 }
 
 fn key(regarding: &ObjectReference, notice: &Notice) -> Key {
-    let part = |v: &Option<String>| v.clone().unwrap_or_default();
     Key {
-        regarding: (
-            part(&regarding.kind),
-            part(&regarding.namespace),
-            part(&regarding.name),
-            part(&regarding.uid),
-        ),
+        regarding: reference_key(regarding),
         type_: notice.type_,
         reason: notice.reason,
         note: notice.note.clone(),
-        related: notice
-            .related
-            .as_ref()
-            .map(|r| (part(&r.kind), part(&r.name), part(&r.uid))),
+        related: notice.related.as_ref().map(related_key),
     }
+}
+
+fn reference_key(r: &ObjectReference) -> (String, String, String, String) {
+    let part = |v: &Option<String>| v.clone().unwrap_or_default();
+    (
+        part(&r.kind),
+        part(&r.namespace),
+        part(&r.name),
+        part(&r.uid),
+    )
+}
+
+fn related_key(r: &ObjectReference) -> (String, String, String) {
+    let part = |v: &Option<String>| v.clone().unwrap_or_default();
+    (part(&r.kind), part(&r.name), part(&r.uid))
 }
 
 /// The note as the API server accepts it: at most 1 KiB, cut at a character with ` ...` when
@@ -261,32 +289,16 @@ fn within_window(last: jiff::Timestamp, now: jiff::Timestamp) -> bool {
     last.saturating_add(window).is_ok_and(|until| until > now)
 }
 
-/// `<object>.<hash of what the Event says>`, the object's name shortened so the whole is a
+/// `<object>.<time in hexadecimal nanoseconds>`, the object's name shortened so the whole is a
 /// valid name.
-fn event_name(object: &str, key: &Key) -> String {
-    use sha2::{Digest, Sha256};
-    let (kind, namespace, name, uid) = &key.regarding;
-    let related = key
-        .related
-        .as_ref()
-        .map(|(k, n, u)| format!("{k}/{n}/{u}"))
-        .unwrap_or_default();
-    let text = [
-        kind,
-        namespace,
-        name,
-        uid,
-        key.type_.as_str(),
-        key.reason,
-        &key.note,
-        &related,
-    ]
-    .join("\u{1f}");
-    let digest = Sha256::digest(text.as_bytes());
-    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let suffix = format!(".{hash}");
+fn event_name(object: &str, now: jiff::Timestamp) -> String {
+    let suffix = format!(".{:x}", now.as_nanosecond().max(0));
     let keep = NAME_MAX.saturating_sub(suffix.len()).min(object.len());
-    let stem = object[..keep].trim_end_matches(['.', '-']);
+    let mut keep_at = keep;
+    while !object.is_char_boundary(keep_at) {
+        keep_at -= 1;
+    }
+    let stem = object[..keep_at].trim_end_matches(['.', '-']);
     format!("{stem}{suffix}")
 }
 
@@ -330,20 +342,20 @@ mod tests {
     #[test]
     fn event_names_fit_253_characters_for_the_longest_object_names() {
         let long = "a".repeat(250) + ".b-";
-        let k = key(&reference(&long), &notice("revision 1"));
-        let name = event_name(&long, &k);
+        let name = event_name(&long, jiff::Timestamp::now());
         assert!(name.len() <= 253, "{}", name.len());
         assert!(!name.contains(".."), "{name}");
     }
 
     #[test]
-    fn the_same_event_gets_the_same_name_and_another_one_another() {
-        let web = reference("web");
-        let one = key(&web, &notice("revision 1: image web:1"));
-        let two = key(&web, &notice("revision 2: image web:2"));
-        assert_eq!(event_name("web", &one), event_name("web", &one.clone()));
-        assert_ne!(event_name("web", &one), event_name("web", &two));
-        assert!(event_name("web", &one).starts_with("web."));
+    fn event_names_sort_as_their_times() {
+        let t0 = jiff::Timestamp::from_second(1_800_000_000).expect("t");
+        let t1 = t0
+            .saturating_add(jiff::SignedDuration::from_millis(1))
+            .expect("t");
+        let (a, b) = (event_name("web", t0), event_name("web", t1));
+        assert!(a.starts_with("web."), "{a}");
+        assert!(a < b, "{a} {b}");
     }
 
     #[test]

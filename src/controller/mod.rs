@@ -50,10 +50,37 @@ pub fn describe_kube(error: &kube::Error) -> String {
                 status.message.trim_end_matches('.')
             )
         }
-        kube::Error::HyperError(e) => format!("cannot reach the Kubernetes API: {e}"),
-        kube::Error::Service(e) => format!("cannot reach the Kubernetes API: {e}"),
+        kube::Error::HyperError(e) => {
+            format!("cannot reach the Kubernetes API: {}", root_cause(e))
+        }
+        kube::Error::Service(e) => {
+            format!(
+                "cannot reach the Kubernetes API: {}",
+                root_cause(e.as_ref())
+            )
+        }
         other => other.to_string(),
     }
+}
+
+/// Why a request did not get an answer, for a line that already says the server could not be
+/// reached: the root cause of a connection failure, else [`describe_kube`].
+pub fn describe_connection(error: &kube::Error) -> String {
+    match error {
+        kube::Error::HyperError(e) => root_cause(e),
+        kube::Error::Service(e) => root_cause(e.as_ref()),
+        other => describe_kube(other),
+    }
+}
+
+/// The innermost error of a chain: for a refused connection `Connection refused (os error
+/// 111)` rather than the client's `client error (Connect)`.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
 }
 
 /// How an error should be handled: terminal errors wait for the spec to change, transitional

@@ -242,7 +242,23 @@ async fn connect(config: kube::Config) -> anyhow::Result<Client> {
         }
         Ok(Err(error)) => bail!(
             "cannot reach the Kubernetes API server at {url}: {}",
-            super::describe_kube(&error)
+            super::describe_connection(&error)
+        ),
+        Err(_) => bail!(
+            "cannot reach the Kubernetes API server at {url}: no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// Proves the API server at `url` answers within the connect timeout, so a wrong or unreachable
+/// cluster is one clear line.
+pub async fn probe(client: &Client, url: &str) -> anyhow::Result<()> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => bail!(
+            "cannot reach the Kubernetes API server at {url}: {}",
+            super::describe_connection(&error)
         ),
         Err(_) => bail!(
             "cannot reach the Kubernetes API server at {url}: no answer within {}s",

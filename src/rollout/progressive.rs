@@ -562,9 +562,7 @@ impl Run<'_, '_> {
                             },
                             Verdict::Inconclusive(why) => Progress::Waiting {
                                 phase: DeploymentPhase::Paused,
-                                why: format!(
-                                    "analysis inconclusive ({why}); promote to continue or abort"
-                                ),
+                                why: format!("inconclusive, {why}; promote to continue or abort"),
                                 look_again: None,
                             },
                         }

@@ -88,7 +88,8 @@ verbs the controllers use:
 - create and prune Deployments (the App controller owns them);
 - read and patch the status subresources;
 - update the finalizers subresources, which the API server checks for ownerReferences with blockOwnerDeletion;
-- emit Events (events.k8s.io/v1).
+- emit Events (events.k8s.io/v1), listing an object's Events first so a restarted operator
+  finds those it already published.
 Keep the flow style ([...]): tests/chart.rs reads these lines as JSON arrays.
 */}}
 {{- define "cygni.watchRules" -}}
@@ -106,5 +107,5 @@ Keep the flow style ([...]): tests/chart.rs reads these lines as JSON arrays.
   verbs: ["update"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["list", "create", "patch"]
 {{- end }}
