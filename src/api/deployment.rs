@@ -94,8 +94,8 @@ pub struct DeploymentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub rollback_of: Option<i64>,
-    /// Hold a canary or blue-green rollout at its current step; clearing it resumes. Time spent
-    /// in a timed pause before the hold counts, so a resumed pause waits only what it had left.
+    /// Hold a canary or blue-green rollout at its current step; clearing it resumes. A timed
+    /// pause keeps counting while held: resumed, it waits only for what is left of its duration.
     #[serde(default)]
     pub paused: bool,
     /// Stop a canary or blue-green rollout: all traffic returns to the stable revision at once and
