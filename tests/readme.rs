@@ -146,7 +146,7 @@ fn the_quick_start_runs_as_written() {
         "app.cygni.io \"hello\" deleted",
         "> 2/7 analysis error-rate, latency",
         "promoted shop-2 fully: it skips to 6/7 setWeight 100",
-        "deployment.cygni.io/shop-2 condition met",
+        "app.cygni.io/shop condition met",
     ] {
         assert!(
             transcript.contains(expected),
