@@ -85,7 +85,7 @@ async fn blue_green_is_previewed_at_full_size_then_switched_by_cygni_promote() {
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
-        "promoted billing-2: step 2/4 promotion is complete"
+        "promoted billing-2: step 2/4 promotion (manual) is complete"
     );
     env.wait_phase("billing-2", DeploymentPhase::Succeeded)
         .await;
