@@ -155,11 +155,9 @@ impl Playground {
                     )?;
                 (sim, defaults)
             }
-            None => AwsSim::playground(SimConfig {
-                clock: Arc::new(ScaledClock::new(args.speed)),
-                timings: Timings::playground(),
-                ..SimConfig::default()
-            }),
+            None => AwsSim::playground(SimConfig::playground(Arc::new(ScaledClock::new(
+                args.speed,
+            )))),
         };
         let clock = sim.clock();
         let mut run = operator_args(args)?;

@@ -70,6 +70,22 @@ pub struct StepLabels {
     pub step: String,
 }
 
+/// Labels of an analysis measurement.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MeasurementLabels {
+    /// `cloudWatch`, `cloudWatchAlarm` or `webhook`.
+    pub provider: String,
+    /// `passed`, `failed`, `inconclusive` or `error`.
+    pub outcome: String,
+}
+
+/// Labels of an analysis verdict.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `passed`, `failed`, `inconclusive` or `recovered`.
+    pub verdict: String,
+}
+
 /// The operator's metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -88,6 +104,10 @@ pub struct Metrics {
     pub rollouts: Family<RolloutLabels, Gauge>,
     /// How long completed rollout steps took, by strategy and kind of step.
     pub rollout_steps: Family<StepLabels, Histogram>,
+    /// Analysis measurements taken, by provider and outcome.
+    pub analysis_measurements: Family<MeasurementLabels, Counter>,
+    /// Metrics that reached a verdict, by verdict.
+    pub analysis_verdicts: Family<VerdictLabels, Counter>,
     /// Per rollout: the phase and the last step already counted, so a decision made again from a
     /// cached, older status is not counted twice.
     seen: std::sync::Mutex<std::collections::HashMap<String, Seen>>,
@@ -143,6 +163,18 @@ impl Default for Metrics {
             "How long completed rollout steps took",
             rollout_steps.clone(),
         );
+        let analysis_measurements = Family::<MeasurementLabels, Counter>::default();
+        let analysis_verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "analysis_measurements",
+            "Analysis measurements taken, by provider and outcome",
+            analysis_measurements.clone(),
+        );
+        registry.register(
+            "analysis_verdicts",
+            "Analysis metrics that reached a verdict",
+            analysis_verdicts.clone(),
+        );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
             "reconcile_failures",
@@ -168,6 +200,8 @@ impl Default for Metrics {
             rollout_transitions,
             rollouts,
             rollout_steps,
+            analysis_measurements,
+            analysis_verdicts,
             seen: std::sync::Mutex::default(),
             census: std::sync::Mutex::default(),
             counted: std::sync::Mutex::default(),
@@ -196,6 +230,27 @@ impl Metrics {
             labels,
             start: std::time::Instant::now(),
         }
+    }
+
+    /// Counts one analysis measurement.
+    pub fn analysis_measured(&self, provider: &str, outcome: &str) {
+        self.analysis_measurements
+            .get_or_create(&MeasurementLabels {
+                provider: provider.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a metric's verdict, from the reason of its Event (`AnalysisPassed`, ...).
+    pub fn analysis_verdict(&self, reason: &str) {
+        let verdict = reason
+            .strip_prefix("Analysis")
+            .unwrap_or(reason)
+            .to_ascii_lowercase();
+        self.analysis_verdicts
+            .get_or_create(&VerdictLabels { verdict })
+            .inc();
     }
 
     /// Records a rollout decision: the rollout `key` (of `strategy`) went from phase `before` to

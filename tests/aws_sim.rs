@@ -2,7 +2,7 @@
 //! through the same traits the controllers use, with a manual clock (no sleeping).
 
 use cygni::aws::acm::{CertificateRequest, CertificateStatus};
-use cygni::aws::cloudwatch::MetricQuery;
+use cygni::aws::cloudwatch::{AlarmStateValue, DataQuery, MetricQuery};
 use cygni::aws::ecs::{
     ContainerDefinition, RolloutState, Service, ServiceInput, ServiceUpdate, TaskDefinition,
     TaskDefinitionInput,
@@ -15,7 +15,9 @@ use cygni::aws::route53::{AliasTarget, Change, ChangeAction, ChangeStatus, Recor
 use cygni::aws::{AwsErrorKind, AwsServices, Tag};
 use cygni::clock::ManualClock;
 use cygni::config::OperatorDefaults;
-use cygni::sim::aws::{AwsSim, Faults, ImageBehaviour, SimConfig, SimService, Timings};
+use cygni::sim::aws::{
+    AwsSim, ComparisonOperator, Faults, ImageBehaviour, MetricAlarm, SimConfig, SimService, Timings,
+};
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
@@ -278,7 +280,7 @@ fn certificate_request(domain: &str, token: &str) -> CertificateRequest {
     }
 }
 
-fn metric(
+fn metric_query(
     id: &str,
     name: &str,
     dimensions: &[(&str, &str)],
@@ -295,6 +297,28 @@ fn metric(
             .collect(),
         stat: stat.to_string(),
         period_seconds: period,
+    }
+}
+
+/// An AWS/ApplicationELB metric whose datapoints are returned.
+fn metric(id: &str, name: &str, dimensions: &[(&str, &str)], stat: &str, period: i32) -> DataQuery {
+    metric_query(id, name, dimensions, stat, period).into()
+}
+
+/// An AWS/ApplicationELB metric that only feeds expressions.
+fn input(id: &str, name: &str, dimensions: &[(&str, &str)], stat: &str) -> DataQuery {
+    DataQuery::Metric {
+        query: metric_query(id, name, dimensions, stat, 60),
+        return_data: false,
+    }
+}
+
+/// A metric math expression with a one-minute period.
+fn expression(id: &str, expression: &str) -> DataQuery {
+    DataQuery::Expression {
+        id: id.to_string(),
+        expression: expression.to_string(),
+        period_seconds: 60,
     }
 }
 
@@ -1468,13 +1492,16 @@ async fn cloudwatch_serves_a_scripted_series_with_the_requested_statistic() {
         },
     );
     p.advance(600);
-    let query = |stat: &str, period| MetricQuery {
-        id: "q".to_string(),
-        namespace: "Custom/Shop".to_string(),
-        metric_name: "CheckoutErrors".to_string(),
-        dimensions: vec![("Service".to_string(), "web".to_string())],
-        stat: stat.to_string(),
-        period_seconds: period,
+    let query = |stat: &str, period| -> DataQuery {
+        MetricQuery {
+            id: "q".to_string(),
+            namespace: "Custom/Shop".to_string(),
+            metric_name: "CheckoutErrors".to_string(),
+            dimensions: vec![("Service".to_string(), "web".to_string())],
+            stat: stat.to_string(),
+            period_seconds: period,
+        }
+        .into()
     };
     let from = Timestamp::from_second(START).expect("valid");
     let to = Timestamp::from_second(START + 600).expect("valid");
@@ -1505,6 +1532,346 @@ async fn cloudwatch_serves_a_scripted_series_with_the_requested_statistic() {
         .get_metric_data(&[query("Median", 60)], from, to)
         .await;
     assert_eq!(kind_of(bad), AwsErrorKind::InvalidRequest);
+}
+
+impl Playground {
+    /// The ALB dimension values of a target group behind the playground load balancer, as
+    /// (TargetGroup, LoadBalancer).
+    fn alb_dimensions(&self, tg: &TargetGroup) -> (String, String) {
+        let snapshot = self.sim.snapshot();
+        let lb = snapshot.load_balancers[0].load_balancer.arn.clone();
+        let tg_dim = tg.arn.rsplit_once(':').expect("arn").1.to_string();
+        let lb_dim = lb.split_once(":loadbalancer/").expect("arn").1.to_string();
+        (tg_dim, lb_dim)
+    }
+
+    /// Scripts a per-minute series of Custom/Shop for Service=web: `value(minute since START)`.
+    fn script_shop(&self, name: &str, value: impl Fn(i64) -> Option<f64> + Send + Sync + 'static) {
+        self.sim
+            .script_metric("Custom/Shop", name, &[("Service", "web")], move |t| {
+                let seconds = t.as_second() - START;
+                (seconds >= 0).then(|| value(seconds / 60)).flatten()
+            });
+    }
+
+    /// An alarm on the 2xx count of a target group: breaching under 500 a minute for 3 minutes.
+    fn availability_alarm(&self, tg: &TargetGroup) -> MetricAlarm {
+        let (tg_dim, lb_dim) = self.alb_dimensions(tg);
+        MetricAlarm {
+            name: "web-2xx".to_string(),
+            namespace: "AWS/ApplicationELB".to_string(),
+            metric_name: "HTTPCode_Target_2XX_Count".to_string(),
+            dimensions: vec![
+                ("TargetGroup".to_string(), tg_dim),
+                ("LoadBalancer".to_string(), lb_dim),
+            ],
+            statistic: "Sum".to_string(),
+            period_seconds: 60,
+            evaluation_periods: 3,
+            threshold: 500.0,
+            comparison: ComparisonOperator::LessThanThreshold,
+        }
+    }
+
+    async fn alarm(&self, name: &str) -> cygni::aws::cloudwatch::AlarmState {
+        self.aws
+            .cloudwatch
+            .describe_alarms(&[name.to_string()])
+            .await
+            .expect("describes")
+            .pop()
+            .expect("the alarm exists")
+    }
+}
+
+fn shop(id: &str, name: &str) -> DataQuery {
+    DataQuery::Metric {
+        query: MetricQuery {
+            id: id.to_string(),
+            namespace: "Custom/Shop".to_string(),
+            metric_name: name.to_string(),
+            dimensions: vec![("Service".to_string(), "web".to_string())],
+            stat: "Sum".to_string(),
+            period_seconds: 60,
+        },
+        return_data: false,
+    }
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(START + seconds).expect("valid")
+}
+
+#[tokio::test]
+async fn an_error_rate_expression_over_the_alb_metrics_of_a_5xx_image_is_one_half() {
+    let p = playground();
+    let (_, tg, _) = p.app("web", "web:2-5xx", 2).await;
+    p.advance(35); // healthy: traffic starts
+    p.advance(600);
+    let (tg_dim, lb_dim) = p.alb_dimensions(&tg);
+    let dims = [
+        ("TargetGroup", tg_dim.as_str()),
+        ("LoadBalancer", lb_dim.as_str()),
+    ];
+    let series = p
+        .aws
+        .cloudwatch
+        .get_metric_data(
+            &[
+                input("errors", "HTTPCode_Target_5XX_Count", &dims, "Sum"),
+                input("requests", "RequestCount", &dims, "Sum"),
+                expression("rate", "errors / requests"),
+            ],
+            at(60),
+            at(360),
+        )
+        .await
+        .expect("metrics");
+    let [rate] = series.as_slice() else {
+        panic!("only the expression returns data: {series:?}");
+    };
+    assert_eq!(rate.id, "rate");
+    assert_eq!(rate.values.len(), 5);
+    assert!(
+        rate.values.iter().all(|v| (v - 0.5).abs() < 0.01),
+        "{:?}",
+        rate.values
+    );
+    assert_eq!(rate.timestamps[0], at(300), "newest first");
+}
+
+#[tokio::test]
+async fn an_expression_drops_the_datapoints_where_it_divides_by_zero() {
+    let p = playground();
+    p.script_shop("Orders", |minute| Some(if minute < 5 { 10.0 } else { 0.0 }));
+    p.script_shop("Refunds", |_| Some(1.0));
+    p.advance(600);
+    let series = p
+        .aws
+        .cloudwatch
+        .get_metric_data(
+            &[
+                shop("orders", "Orders"),
+                shop("refunds", "Refunds"),
+                expression("ratio", "100 * refunds / orders"),
+            ],
+            at(0),
+            at(600),
+        )
+        .await
+        .expect("metrics");
+    assert_eq!(
+        series[0].values,
+        vec![10.0; 5],
+        "minutes 5-9 divide by zero"
+    );
+    assert_eq!(
+        series[0].timestamps,
+        vec![at(240), at(180), at(120), at(60), at(0)]
+    );
+}
+
+#[tokio::test]
+async fn an_expression_naming_an_unknown_id_is_a_validation_error() {
+    let p = playground();
+    p.advance(600);
+    let result = p
+        .aws
+        .cloudwatch
+        .get_metric_data(
+            &[
+                shop("orders", "Orders"),
+                expression("ratio", "refunds / orders"),
+            ],
+            at(0),
+            at(600),
+        )
+        .await;
+    assert_eq!(
+        kind(result),
+        (
+            AwsErrorKind::InvalidRequest,
+            "ValidationError".to_string(),
+            "Error in expression ratio [Unrecognized metric or expression ID: refunds]".to_string()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_expression_that_does_not_parse_is_invalid_syntax() {
+    let p = playground();
+    p.advance(600);
+    let result = p
+        .aws
+        .cloudwatch
+        .get_metric_data(
+            &[shop("orders", "Orders"), expression("twice", "2 * (orders")],
+            at(0),
+            at(600),
+        )
+        .await;
+    assert_eq!(kind(result).2, "Error in expression twice [Invalid syntax]");
+}
+
+#[tokio::test]
+async fn an_alarm_goes_from_ok_to_alarm_when_an_image_with_errors_takes_the_traffic() {
+    let p = playground();
+    let (_, tg, _) = p.app("web", "web:1", 2).await;
+    p.sim
+        .put_metric_alarm(p.availability_alarm(&tg))
+        .expect("alarm defined");
+    p.advance(300); // healthy from 35 s: 600 2xx a minute
+    let ok = p.alarm("web-2xx").await;
+    assert_eq!(ok.state, AlarmStateValue::Ok);
+    assert_eq!(
+        ok.reason,
+        "Threshold Crossed: 3 out of the last 3 datapoints [600.0 (01/01/26 00:04:00), 600.0 (01/01/26 00:03:00), 600.0 (01/01/26 00:02:00)] were not less than the threshold (500.0) (minimum 1 datapoint for ALARM -> OK transition)."
+    );
+
+    // Half the requests to the new image fail: 300 2xx a minute once its tasks serve (at 335 s).
+    let errors = p.task_definition("web", "web:2-errors").await;
+    let update = ServiceUpdate {
+        cluster: p.cluster(),
+        name: "web".to_string(),
+        task_definition_arn: Some(errors.arn),
+        ..ServiceUpdate::default()
+    };
+    p.aws.ecs.update_service(&update).await.expect("updates");
+    p.advance(240);
+    let alarm = p.alarm("web-2xx").await;
+    assert_eq!(alarm.state, AlarmStateValue::Alarm);
+    assert_eq!(
+        alarm.reason,
+        "Threshold Crossed: 3 out of the last 3 datapoints [300.0 (01/01/26 00:08:00), 300.0 (01/01/26 00:07:00), 300.0 (01/01/26 00:06:00)] were less than the threshold (500.0) (minimum 3 datapoints for OK -> ALARM transition)."
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_on_a_target_group_without_traffic_has_insufficient_data() {
+    let p = playground();
+    p.sim.set_requests_per_second(0.0);
+    let (_, tg, _) = p.app("web", "web:1", 2).await;
+    p.sim
+        .put_metric_alarm(p.availability_alarm(&tg))
+        .expect("alarm defined");
+    p.advance(600);
+    let alarm = p.alarm("web-2xx").await;
+    assert_eq!(
+        (alarm.state, alarm.reason.as_str()),
+        (
+            AlarmStateValue::InsufficientData,
+            "Insufficient Data: 3 datapoints were unknown."
+        )
+    );
+}
+
+#[tokio::test]
+async fn describe_alarms_answers_only_the_alarms_named_and_refuses_more_than_100_names() {
+    let p = playground();
+    let (_, tg, _) = p.app("web", "web:1", 1).await;
+    p.sim
+        .put_metric_alarm(p.availability_alarm(&tg))
+        .expect("alarm defined");
+    let answered = p
+        .aws
+        .cloudwatch
+        .describe_alarms(&["web-2xx".to_string(), "unknown".to_string()])
+        .await
+        .expect("describes");
+    assert_eq!(answered.len(), 1, "an unknown name is absent");
+    let names: Vec<String> = (0..101).map(|i| format!("alarm-{i}")).collect();
+    let (kind, code, message) = kind(p.aws.cloudwatch.describe_alarms(&names).await);
+    assert_eq!(
+        (kind, code.as_str()),
+        (AwsErrorKind::InvalidRequest, "ValidationError")
+    );
+    assert!(
+        message.ends_with("Member must have length less than or equal to 100"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn put_metric_alarm_refuses_what_cloudwatch_refuses() {
+    let p = playground();
+    let (_, tg, _) = p.app("web", "web:1", 1).await;
+    let mut alarm = p.availability_alarm(&tg);
+    alarm.statistic = "Median".to_string();
+    let err = p.sim.put_metric_alarm(alarm.clone()).expect_err("refused");
+    assert_eq!(
+        (err.operation, err.code.as_str(), err.message.as_str()),
+        (
+            "PutMetricAlarm",
+            "ValidationError",
+            "The value Median for parameter Statistic is not a valid statistic."
+        )
+    );
+    alarm.statistic = "p99".to_string();
+    alarm.period_seconds = 45;
+    assert!(p.sim.put_metric_alarm(alarm).is_err(), "45 s is no period");
+}
+
+#[tokio::test]
+async fn metric_alarms_are_kept_with_the_world_on_disk() {
+    let dir = std::env::temp_dir().join(format!("cygni-aws-sim-alarms-{}", std::process::id()));
+    let (sim, _, _) = AwsSim::playground_in(&dir, 1.0, Timings::playground()).expect("kept");
+    sim.put_metric_alarm(MetricAlarm {
+        name: "orders-low".to_string(),
+        namespace: "Custom/Shop".to_string(),
+        metric_name: "Orders".to_string(),
+        dimensions: vec![("Service".to_string(), "web".to_string())],
+        statistic: "Sum".to_string(),
+        period_seconds: 300,
+        evaluation_periods: 1,
+        threshold: 1.0,
+        comparison: ComparisonOperator::LessThanThreshold,
+    })
+    .expect("alarm defined");
+    let read_back = AwsSim::load(&dir).expect("readable").expect("kept there");
+    let alarms = read_back
+        .services()
+        .cloudwatch
+        .describe_alarms(&["orders-low".to_string()])
+        .await
+        .expect("describes");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+    assert_eq!(
+        alarms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["orders-low"]
+    );
+}
+
+#[tokio::test]
+async fn a_caller_clock_behind_the_world_reads_windows_that_end_at_the_worlds_now() {
+    // The world is an hour ahead of its caller (as a 20x playground is after three minutes).
+    let world = Arc::new(ManualClock::new(at(3600)));
+    let caller = Arc::new(ManualClock::new(at(0)));
+    let sim = AwsSim::new(SimConfig {
+        caller_clock: Some(caller),
+        ..SimConfig::with_clock(world)
+    });
+    sim.script_metric("Custom/Shop", "Orders", &[("Service", "web")], |t| {
+        let minute = (t.as_second() - START) / 60;
+        (minute >= 0).then_some(minute as f64)
+    });
+    let mut orders = shop("orders", "Orders");
+    if let DataQuery::Metric { query, return_data } = &mut orders {
+        query.stat = "Maximum".to_string();
+        *return_data = true;
+    }
+    // The caller's last ten minutes are the world's minutes 50-59, timed back on the caller.
+    let series = sim
+        .services()
+        .cloudwatch
+        .get_metric_data(&[orders], at(-600), at(0))
+        .await
+        .expect("metrics");
+    assert_eq!(
+        series[0].values,
+        (50..60).rev().map(f64::from).collect::<Vec<_>>()
+    );
+    assert_eq!(series[0].timestamps[0], at(-60));
+    assert_eq!(series[0].timestamps[9], at(-600));
 }
 
 // ---- faults and call counts ----
@@ -1680,6 +2047,32 @@ fn images_named_bad_crash_or_unhealthy_misbehave_by_convention() {
     assert_eq!(
         ImageBehaviour::by_convention("bad.registry.example/web:1"),
         ImageBehaviour::Healthy
+    );
+}
+
+#[test]
+fn images_named_5xx_errors_or_slow_fail_half_their_requests_or_answer_slowly_by_convention() {
+    assert_eq!(
+        ImageBehaviour::by_convention("web:2-5xx"),
+        ImageBehaviour::Errors { rate: 0.5 }
+    );
+    assert_eq!(
+        ImageBehaviour::by_convention("ghcr.io/acme/shop:ERRORS"),
+        ImageBehaviour::Errors { rate: 0.5 }
+    );
+    assert_eq!(
+        ImageBehaviour::by_convention("web:slow-3"),
+        ImageBehaviour::Slow { p99_seconds: 2.0 }
+    );
+    assert_eq!(
+        ImageBehaviour::by_convention("errors.example/slow/web:1"),
+        ImageBehaviour::Healthy,
+        "only the name and tag count"
+    );
+    assert_eq!(
+        ImageBehaviour::by_convention("web:bad-5xx"),
+        ImageBehaviour::Crash,
+        "crashing wins over erring"
     );
 }
 

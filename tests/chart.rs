@@ -395,6 +395,8 @@ fn expected_watch_permissions() -> BTreeSet<Permission> {
     for verb in ["list", "create", "patch"] {
         expected.insert(permission("events.k8s.io", "events", verb, None));
     }
+    // Webhook analysis headers read their value from a Secret, by name.
+    expected.insert(permission("", "secrets", "get", None));
     expected
 }
 

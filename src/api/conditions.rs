@@ -55,6 +55,8 @@ pub mod reason {
     pub const PROGRESSING: &str = "Progressing";
     /// The current revision failed; the stable one keeps serving.
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    /// The current revision's analysis failed; traffic went back to the stable one.
+    pub const ANALYSIS_FAILED: &str = "AnalysisFailed";
     /// Progressing: a revision is rolling out.
     pub const ROLLING_OUT: &str = "RollingOut";
     /// Progressing is False: nothing to roll out.

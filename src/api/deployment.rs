@@ -255,7 +255,51 @@ pub struct MetricResult {
     /// When the last measurement was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_measured_at: Option<Time>,
-    /// Why the last measurement failed or errored.
+    /// Why the metric stands where it does: the last failure, or why it is inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the metric started: its first measurement is due one interval later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// Measurements in a row whose provider answered with an error (retried, then
+    /// inconclusive).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_errors: i32,
+    /// The latest measurements, oldest first (at most 10; `count` and `failures` count them
+    /// all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// What one measurement concluded.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum MeasurementOutcome {
+    /// Within the success condition (or a 2xx answer, or an alarm in `OK`).
+    Passed,
+    /// Outside it (or a non-2xx answer, a timeout, an alarm in `ALARM`).
+    Failed,
+    /// No verdict: no data, too few requests, an alarm without data, or repeated errors.
+    Inconclusive,
+    /// The provider could not be asked (it is asked again shortly).
+    Error,
+}
+
+/// One measurement of a metric.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Measurement {
+    /// When it was taken.
+    pub at: Time,
+    /// What it concluded.
+    pub outcome: MeasurementOutcome,
+    /// The value measured, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// A sentence on what was seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -242,8 +242,10 @@ pub struct AnalysisSpec {
 #[x_kube(
     validation = Rule::new("(has(self.cloudWatch) ? 1 : 0) + (has(self.webhook) ? 1 : 0) == 1")
         .message("set exactly one provider: cloudWatch or webhook"),
-    validation = Rule::new("!has(self.cloudWatch) || has(self.successCondition)")
-        .message("a cloudWatch metric needs a successCondition (min and/or max)")
+    validation = Rule::new("!has(self.cloudWatch) || has(self.cloudWatch.alarmName) || has(self.successCondition)")
+        .message("a cloudWatch metric needs a successCondition (min and/or max), unless it reads an alarm"),
+    validation = Rule::new("!has(self.cloudWatch) || !has(self.cloudWatch.alarmName) || !has(self.successCondition)")
+        .message("a cloudWatch alarm gives its own verdict: remove successCondition")
 )]
 pub struct Metric {
     /// Name used by steps to refer to this metric (lowercase letters, digits and dashes).
@@ -260,7 +262,8 @@ pub struct Metric {
     #[schemars(range(min = 10, max = 3600))]
     pub interval_seconds: i32,
     /// Measurements taken when a step runs this metric; the step passes once they are all taken
-    /// within `failureLimit`.
+    /// within `failureLimit`. The first is taken one interval after the step starts. Background
+    /// metrics ignore it: they measure until the rollout ends.
     #[serde(default = "default_count")]
     #[schemars(range(min = 1, max = 100))]
     pub count: i32,
@@ -303,18 +306,69 @@ pub struct Threshold {
     pub max: Option<f64>,
 }
 
-/// A CloudWatch metric: a preset computed for the new revision's target group, or any query.
+/// A CloudWatch metric: a preset computed for the new revision's target group, a query, a metric
+/// math expression, or an alarm. Set exactly one of `preset`, `query`, `math` or `alarmName`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.preset) ? 1 : 0) + (has(self.query) ? 1 : 0) == 1")
-    .message("set exactly one of preset or query"))]
+#[x_kube(validation = Rule::new(
+    "(has(self.preset) ? 1 : 0) + (has(self.query) ? 1 : 0) + (has(self.math) ? 1 : 0) + (has(self.alarmName) ? 1 : 0) == 1"
+).message("set exactly one of preset, query, math or alarmName"))]
 pub struct CloudWatchMetric {
-    /// A ready-made metric of the new revision's target group.
+    /// A ready-made metric of the new revision's target group, measured over the requests since
+    /// the last measurement (at least the last minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<MetricPreset>,
-    /// A metric of your own, read with GetMetricData.
+    /// A metric of your own, read with GetMetricData; the measurement is its newest datapoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<MetricQuery>,
+    /// A metric math expression over metrics of your own; the measurement is its newest
+    /// datapoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub math: Option<MetricMath>,
+    /// Name of a CloudWatch metric alarm: `OK` passes, `ALARM` fails, `INSUFFICIENT_DATA` is
+    /// inconclusive. The alarm is yours; the operator only reads its state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub alarm_name: Option<String>,
+    /// Presets only: a window with fewer requests than this is too small to judge, and the
+    /// measurement is inconclusive.
+    #[serde(default = "default_min_requests")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub min_requests: i64,
+}
+
+fn default_min_requests() -> i64 {
+    20
+}
+
+/// A metric math expression and the metrics it is computed from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.metrics.all(m, self.metrics.exists_one(o, o.id == m.id))")
+    .message("metric ids must be unique"))]
+pub struct MetricMath {
+    /// The expression, e.g. `100 * errors / requests`, over the `id`s of `metrics`.
+    #[schemars(length(min = 1, max = 1024))]
+    pub expression: String,
+    /// Period of the result in seconds (1, 5, 10, 30 or a multiple of 60).
+    #[serde(default = "default_period")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub period_seconds: i32,
+    /// The metrics the expression names.
+    #[schemars(length(min = 1, max = 10))]
+    pub metrics: Vec<MathInput>,
+}
+
+/// One input of a metric math expression.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MathInput {
+    /// The name the expression uses: a lowercase letter, then letters, digits and underscores.
+    #[schemars(regex(pattern = r"^[a-z][a-zA-Z0-9_]*$"), length(min = 1, max = 64))]
+    pub id: String,
+    /// The metric.
+    #[serde(flatten)]
+    pub query: MetricQuery,
 }
 
 /// Ready-made ALB metrics, measured on the target group that serves the new revision.
@@ -369,14 +423,24 @@ pub struct MetricDimension {
     pub value: String,
 }
 
-/// An HTTP check. The operator sends `GET url`; a 2xx answer passes when no `successCondition` is
-/// set; otherwise the answer must be JSON with a number at `valueField`, checked against the bounds.
+/// An HTTP check. The operator sends `GET url` (or `POST` with a JSON description of the
+/// rollout); a 2xx answer passes when no `successCondition` is set; otherwise the answer must be
+/// JSON with a number at `valueField`, checked against the bounds. Redirects are not followed,
+/// and an answer other than 2xx fails the measurement.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookMetric {
     /// The endpoint, `http://` or `https://`.
     #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
     pub url: String,
+    /// `GET` or `POST`. A `POST` sends `{"namespace", "app", "revision", "stableRevision",
+    /// "metric"}` as JSON.
+    #[serde(default)]
+    pub method: WebhookMethod,
+    /// Request headers, e.g. an `Authorization` token from a Secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub headers: Vec<WebhookHeader>,
     /// Seconds to wait for an answer; a timeout counts as a failed measurement.
     #[serde(default = "default_webhook_timeout")]
     #[schemars(range(min = 1, max = 60))]
@@ -393,4 +457,58 @@ fn default_webhook_timeout() -> i32 {
 
 fn default_value_field() -> String {
     "value".to_string()
+}
+
+/// The HTTP method of a webhook.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum WebhookMethod {
+    /// `GET url`.
+    #[default]
+    #[serde(rename = "GET")]
+    Get,
+    /// `POST url` with a JSON body describing the rollout.
+    #[serde(rename = "POST")]
+    Post,
+}
+
+/// One request header of a webhook: a value, or a key of a Secret in the Deployment's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.value) != has(self.valueFrom)")
+    .message("set exactly one of value or valueFrom"))]
+pub struct WebhookHeader {
+    /// Header name.
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"),
+        length(min = 1, max = 128)
+    )]
+    pub name: String,
+    /// Header value, written in the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub value: Option<String>,
+    /// Header value read from a Secret when the request is sent; it never appears in status,
+    /// Events or logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<HeaderSource>,
+}
+
+/// Where a header value comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderSource {
+    /// A key of a Secret in the Deployment's namespace.
+    pub secret_key_ref: SecretKeyRef,
+}
+
+/// A key of a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key in its data.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }

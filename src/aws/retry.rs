@@ -4,7 +4,7 @@
 //! layer. Tests and the playground then see the client behaviour production has.
 
 use super::acm::{Acm, Certificate, CertificateRequest};
-use super::cloudwatch::{CloudWatch, MetricQuery, MetricSeries};
+use super::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricSeries};
 use super::ecs::{Ecs, Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput};
 use super::elbv2::{
     Elbv2, HealthCheckConfig, Listener, LoadBalancer, Rule, RuleConditions, TargetGroup,
@@ -303,13 +303,16 @@ impl Acm for Retrying<dyn Acm> {
 impl CloudWatch for Retrying<dyn CloudWatch> {
     async fn get_metric_data(
         &self,
-        queries: &[MetricQuery],
+        queries: &[DataQuery],
         start: jiff::Timestamp,
         end: jiff::Timestamp,
     ) -> AwsResult<Vec<MetricSeries>> {
         self.policy
             .run(|| self.inner.get_metric_data(queries, start, end))
             .await
+    }
+    async fn describe_alarms(&self, names: &[String]) -> AwsResult<Vec<AlarmState>> {
+        self.policy.run(|| self.inner.describe_alarms(names)).await
     }
 }
 

@@ -336,11 +336,14 @@ impl Session {
             bail!("nothing to promote: {name} has no step {}", index + 1);
         };
         let label = format!("{}/{} {step}", index + 1, rollout.len());
+        // A rollout held by an inconclusive background metric is paused at any kind of step.
+        let held = status.phase == DeploymentPhase::Paused && !d.spec.paused;
         match step {
             RolloutStep::Pause(_)
             | RolloutStep::AwaitPromotion(_)
             | RolloutStep::Analysis { .. }
             | RolloutStep::ScaleDownDelay(_) => {}
+            _ if held => {}
             _ => bail!(
                 "nothing to promote: {name} is at {label}, which completes once AWS confirms it; use --full to skip to all traffic"
             ),

@@ -2,6 +2,7 @@
 //! and the time: the rollout's steps with the current one marked, desired and verified weight per
 //! slot as bars, task counts, time left in a pause, and the analysis results so far.
 
+use crate::analysis::judge;
 use crate::api::app::{SlotName, SlotStatus};
 use crate::api::deployment::{AnalysisPhase, DeploymentPhase};
 use crate::api::strategy::StrategyKind;
@@ -104,7 +105,19 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
         }
         if !ds.analysis.is_empty() {
             let _ = writeln!(out, "\nAnalysis");
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<10} {:<12} {:<9} {:<7} LAST",
+                "METRIC", "WHEN", "PHASE", "MEASURED", "FAILED"
+            );
+            let defined = d
+                .spec
+                .analysis
+                .as_ref()
+                .map(|a| a.metrics.as_slice())
+                .unwrap_or_default();
             for result in &ds.analysis {
+                let metric = defined.iter().find(|m| m.name == result.name);
                 let phase = match result.phase {
                     AnalysisPhase::Running => "Running",
                     AnalysisPhase::Successful => "Successful",
@@ -114,12 +127,29 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
                 let step = result
                     .step_index
                     .map_or("background".to_string(), |s| format!("step {}", s + 1));
-                let _ = writeln!(
-                    out,
-                    "  {:<20} {step:<10} {phase:<12} {}",
-                    result.name,
-                    result.message.clone().unwrap_or_default()
+                let measured = match metric {
+                    Some(m) if !m.background => format!("{}/{}", result.count, m.count),
+                    _ => result.count.to_string(),
+                };
+                let last = match (result.last_value, &result.last_measured_at) {
+                    (Some(v), Some(t)) => {
+                        format!("{} at {} UTC", judge::number(v), t.0.strftime("%H:%M:%S"))
+                    }
+                    (None, Some(t)) => format!("at {} UTC", t.0.strftime("%H:%M:%S")),
+                    _ => "not yet".to_string(),
+                };
+                let line = format!(
+                    "  {:<20} {step:<10} {phase:<12} {measured:<9} {:<7} {last}",
+                    result.name, result.failures
                 );
+                let _ = writeln!(out, "{}", line.trim_end());
+                let why = result
+                    .message
+                    .clone()
+                    .or_else(|| result.measurements.last().and_then(|m| m.message.clone()));
+                if let Some(why) = why {
+                    let _ = writeln!(out, "    {why}");
+                }
             }
         }
         let desired = ds.desired_weight;

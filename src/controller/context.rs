@@ -4,7 +4,7 @@
 use super::ErrorClass;
 use super::events::{EventPublisher, EventType, Notice};
 use super::validate::InvalidSpec;
-use crate::analysis::{Analyzer, Unmeasured};
+use crate::analysis::{Provider, Providers};
 use crate::aws::elbv2::{Listener, LoadBalancer};
 use crate::aws::{AwsResult, AwsServices};
 use crate::clock::Clock;
@@ -53,8 +53,8 @@ pub struct Context {
     pub settings: Settings,
     /// AWS services.
     pub aws: AwsServices,
-    /// Gives the verdicts of rollout analysis steps.
-    pub analyzer: Arc<dyn Analyzer>,
+    /// Takes the measurements of rollout analysis.
+    pub analyzer: Arc<dyn Provider>,
     backoff: Backoff,
     listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
 }
@@ -73,6 +73,7 @@ impl Context {
         settings: Settings,
         aws: AwsServices,
     ) -> Self {
+        let analyzer = Arc::new(Providers::new(aws.cloudwatch.clone(), client.clone()));
         Context {
             client,
             events,
@@ -80,7 +81,7 @@ impl Context {
             clock,
             settings,
             aws,
-            analyzer: Arc::new(Unmeasured),
+            analyzer,
             backoff: Backoff::default(),
             listeners: Mutex::default(),
         }

@@ -4,8 +4,9 @@
 //! Revisions rolled out in place (the `rolling` strategy, the first revision of any App, and a
 //! revision that puts the stable template back) are decided by [`crate::rollout::rolling`] from
 //! what the App controller reports about ECS. Canary and blue-green rollouts walk their steps in
-//! [`crate::rollout::progressive`]; when a step needs an analysis, the [`Analyzer`] gives the
-//! verdict, which the state machine takes as one more input.
+//! [`crate::rollout::progressive`]; when a step needs an analysis (and once traffic has shifted
+//! to a revision with background metrics), [`crate::analysis::run`] takes the measurements due
+//! and gives the verdicts, which the state machine takes as more inputs.
 //!
 //! Deployments own nothing in AWS (the App controller does), so they carry no finalizer:
 //! deleting one, or its App, never waits on the operator.
@@ -13,14 +14,17 @@
 use super::events::{EventType, Notice};
 use super::validate::{self, ValidatedDeployment};
 use super::{Context, Error, failure, report};
-use crate::analysis::AnalysisRequest;
+use crate::analysis;
 use crate::api::app::SlotName;
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
+use crate::api::deployment::MeasurementOutcome;
+use crate::api::strategy::Metric;
 use crate::api::strategy::StrategyKind;
 use crate::api::{App, Deployment, DeploymentStatus};
 use crate::rollout::progressive::{self, AppView, Decision, SlotView};
 use crate::rollout::rolling;
+use crate::rollout::steps;
 use crate::telemetry::{RolloutLabels, StepDone};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
@@ -66,10 +70,13 @@ async fn apply(
     let app = apps.get_opt(&deployment.spec.app).await?;
     let now = ctx.clock.now();
     let before = deployment.status.clone().unwrap_or_default();
-    let decision = if is_progressive(deployment, app.as_ref()) {
+    let (decision, notices) = if is_progressive(deployment, app.as_ref()) {
         progressive_decision(deployment, &valid, app.as_ref(), &before, now, ctx).await
     } else {
-        in_place_decision(deployment, app.as_ref(), &before, now)
+        (
+            in_place_decision(deployment, app.as_ref(), &before, now),
+            Vec::new(),
+        )
     };
     let status = reported(deployment, decision.status, now);
     let requeue = match (status.phase.is_terminal(), decision.requeue_after) {
@@ -81,6 +88,24 @@ async fn apply(
     // same transition again after its restart, and the Event, named after what it says, is
     // found instead of made twice. Announced after, it could be lost.
     if let Some(app) = &app {
+        for notice in notices {
+            ctx.metrics.analysis_verdict(notice.reason);
+            ctx.announce(
+                &app.object_ref(&()),
+                Notice {
+                    type_: if notice.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: notice.reason,
+                    action: "Analysis",
+                    note: revision_note(deployment.spec.revision, &notice.message),
+                    related: Some(deployment.object_ref(&())),
+                },
+            )
+            .await;
+        }
         for announcement in decision.announcements {
             ctx.announce(
                 &app.object_ref(&()),
@@ -146,7 +171,9 @@ fn app_view(app: &App) -> AppView {
     }
 }
 
-/// A canary or blue-green decision, with the analysis verdict when the current step needs one.
+/// A canary or blue-green decision, with the verdicts of the analysis the current step needs
+/// and of the background metrics once traffic has shifted. Measurements due are taken first;
+/// the decision is then made again with their verdicts.
 async fn progressive_decision(
     deployment: &Deployment,
     valid: &ValidatedDeployment,
@@ -154,12 +181,12 @@ async fn progressive_decision(
     before: &DeploymentStatus,
     now: jiff::Timestamp,
     ctx: &Context,
-) -> Decision {
+) -> (Decision, Vec<analysis::Notice>) {
     let view = app.map(app_view);
     let deadline = Duration::from_secs(
         u64::try_from(deployment.spec.strategy.progress_deadline_seconds).unwrap_or(600),
     );
-    let decide = |verdict| {
+    let decide = |verdict, background| {
         progressive::decide(&progressive::Inputs {
             spec: &deployment.spec,
             steps: &valid.steps,
@@ -167,16 +194,103 @@ async fn progressive_decision(
             status: before,
             app: view.as_ref(),
             verdict,
+            background,
             now,
         })
     };
-    let first = decide(None);
-    let Some((step, metrics)) = first.wants_analysis.clone() else {
-        return first;
+    let first = decide(None, None);
+    let defined: Vec<&Metric> = deployment
+        .spec
+        .analysis
+        .as_ref()
+        .map(|a| a.metrics.iter().collect())
+        .unwrap_or_default();
+    let named = |names: &[String]| -> Vec<&Metric> {
+        names
+            .iter()
+            .filter_map(|n| defined.iter().find(|m| &m.name == n).copied())
+            .collect()
     };
-    let request = AnalysisRequest::new(deployment, step, &metrics, now);
-    let verdict = ctx.analyzer.evaluate(&request).await;
-    decide(Some((step, &verdict)))
+    let shifted = !first.status.phase.is_terminal()
+        && first
+            .status
+            .current_step_index
+            .and_then(|i| usize::try_from(i).ok())
+            .is_some_and(|i| steps::weight_at(&valid.steps, i) > 0);
+    let plan = analysis::Plan {
+        step: first
+            .wants_analysis
+            .as_ref()
+            .map(|(index, names)| (*index, named(names))),
+        background: if shifted {
+            defined.iter().filter(|m| m.background).copied().collect()
+        } else {
+            Vec::new()
+        },
+    };
+    if plan.is_empty() {
+        return (first, Vec::new());
+    }
+    let subject = subject(deployment, app);
+    let outcome = analysis::run(
+        ctx.analyzer.as_ref(),
+        &subject,
+        &first.status.analysis,
+        &plan,
+        now,
+    )
+    .await;
+    for (provider, measured) in &outcome.measured {
+        ctx.metrics
+            .analysis_measured(provider, measurement_label(*measured));
+    }
+    let step_verdict = plan
+        .step
+        .as_ref()
+        .map(|(i, _)| *i)
+        .zip(outcome.step.as_ref());
+    let mut decision = decide(step_verdict, outcome.background.as_ref());
+    decision.status.analysis = outcome.records;
+    (decision, outcome.notices)
+}
+
+/// What the rollout's metrics measure: the slot that runs this revision and its load balancer.
+fn subject(deployment: &Deployment, app: Option<&App>) -> analysis::Subject {
+    let status = app.and_then(|a| a.status.as_ref());
+    let revision = deployment.spec.revision;
+    analysis::Subject {
+        namespace: deployment.namespace().unwrap_or_default(),
+        app: deployment.spec.app.clone(),
+        revision,
+        stable_revision: status.and_then(|s| s.stable_revision),
+        target_group_arn: status.and_then(|s| {
+            s.slots
+                .iter()
+                .find(|slot| slot.revision == Some(revision))
+                .and_then(|slot| slot.target_group_arn.clone())
+        }),
+        load_balancer_arn: status
+            .and_then(|s| s.listener_rule_arn.as_deref())
+            .and_then(load_balancer_of_rule),
+    }
+}
+
+/// The load balancer ARN a listener rule ARN belongs to:
+/// `…:listener-rule/app/<name>/<lb-id>/<listener-id>/<rule-id>` -> `…:loadbalancer/app/<name>/<lb-id>`.
+fn load_balancer_of_rule(rule: &str) -> Option<String> {
+    let (prefix, path) = rule.split_once(":listener-rule/")?;
+    let parts: Vec<&str> = path.split('/').collect();
+    (parts.len() >= 3).then(|| format!("{prefix}:loadbalancer/{}", parts[..3].join("/")))
+}
+
+/// The `outcome` label of a measurement.
+fn measurement_label(outcome: MeasurementOutcome) -> &'static str {
+    match outcome {
+        MeasurementOutcome::Passed => "passed",
+        MeasurementOutcome::Failed => "failed",
+        MeasurementOutcome::Inconclusive => "inconclusive",
+        MeasurementOutcome::Error => "error",
+    }
 }
 
 /// The phase of a revision rolled out in place, from what the App reports about ECS.

@@ -75,7 +75,7 @@ pub fn describe_connection(error: &kube::Error) -> String {
 
 /// The innermost error of a chain: for a refused connection `Connection refused (os error
 /// 111)` rather than the client's `client error (Connect)`.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;

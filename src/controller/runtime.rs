@@ -88,9 +88,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
                     (sim, defaults)
                 }
                 None => crate::sim::aws::AwsSim::playground(crate::sim::aws::SimConfig {
-                    clock: Arc::new(crate::clock::ScaledClock::new(args.sim_speed)),
                     timings,
-                    ..crate::sim::aws::SimConfig::default()
+                    ..crate::sim::aws::SimConfig::playground(Arc::new(
+                        crate::clock::ScaledClock::new(args.sim_speed),
+                    ))
                 }),
             };
             tracing::warn!(
@@ -187,7 +188,10 @@ pub async fn operate(
     };
     metrics.leader.set(1);
 
-    let controllers = run_controllers(ctx, args, shutdown_rx.clone());
+    let controllers = within_grace(
+        run_controllers(ctx, args, shutdown_rx.clone()),
+        shutdown_rx.clone(),
+    );
     let outcome = match &elector {
         Some(elector) => tokio::select! {
             () = controllers => Ok(()),
@@ -199,8 +203,12 @@ pub async fn operate(
         }
     };
     metrics.leader.set(0);
-    if let Some(elector) = &elector {
-        elector.release().await;
+    if let Some(elector) = &elector
+        && tokio::time::timeout(SHUTDOWN_GRACE, elector.release())
+            .await
+            .is_err()
+    {
+        tracing::warn!("the Lease was not released in time; a successor waits for it to expire");
     }
     let _ = server.await;
     outcome
@@ -399,6 +407,29 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
+    }
+}
+
+/// How long running reconciles (and the Lease release) may take once shutdown is asked for:
+/// under Kubernetes' default termination grace period of 30 s, so the operator ends by itself
+/// before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Runs `work` until it ends; once `shutdown` turns true it gets [`SHUTDOWN_GRACE`] to finish.
+async fn within_grace(
+    work: impl std::future::Future<Output = ()>,
+    shutdown: watch::Receiver<bool>,
+) {
+    tokio::pin!(work);
+    tokio::select! {
+        () = &mut work => return,
+        () = stopped(shutdown) => {}
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, work).await.is_err() {
+        tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "reconciles still running at shutdown were stopped"
+        );
     }
 }
 

@@ -1376,9 +1376,19 @@ fn condition_updates(
             .map(|m| m.trim_end_matches('.').to_string())
             .or(rollout_says.clone())
             .unwrap_or_else(|| current.phase.to_string());
+        // A failed analysis is named as such: the sentence then says which metric measured
+        // what, and the bound it broke.
+        let analysis = current.phase == DeploymentPhase::Failed
+            && rollout_says
+                .as_deref()
+                .is_some_and(|m| m.starts_with("analysis failed"));
         (
             Status::False,
-            reason::ROLLOUT_FAILED,
+            if analysis {
+                reason::ANALYSIS_FAILED
+            } else {
+                reason::ROLLOUT_FAILED
+            },
             format!("revision {n} failed ({why}); {stable} keeps serving"),
         )
     } else if aborted {

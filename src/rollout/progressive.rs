@@ -16,9 +16,7 @@
 
 use super::steps::{self, RolloutStep};
 use crate::api::app::EcsRolloutState;
-use crate::api::deployment::{
-    AnalysisPhase, DeploymentPhase, DeploymentSpec, DeploymentStatus, MetricResult,
-};
+use crate::api::deployment::{DeploymentPhase, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::time::Duration;
 
@@ -87,6 +85,8 @@ pub struct Inputs<'a> {
     pub app: Option<&'a AppView>,
     /// The verdict of the analysis of one step (its index), when it was measured.
     pub verdict: Option<(usize, &'a Verdict)>,
+    /// The verdict of the background metrics, when they run.
+    pub background: Option<&'a Verdict>,
     /// The current time.
     pub now: jiff::Timestamp,
 }
@@ -273,6 +273,17 @@ impl Run<'_, '_> {
             self.fail(reason);
             return;
         }
+        match self.inputs.background {
+            Some(Verdict::Failed(why)) => {
+                self.fail(format!("analysis failed: {why}"));
+                return;
+            }
+            Some(Verdict::Inconclusive(why)) if !self.promoted(self.index()) => {
+                self.hold_for_background(why);
+                return;
+            }
+            _ => {}
+        }
         self.walk(app);
     }
 
@@ -334,6 +345,31 @@ impl Run<'_, '_> {
             .as_ref()
             .map_or(self.now(), |t| t.0);
         Duration::try_from(started.duration_until(self.now())).unwrap_or(Duration::ZERO)
+    }
+
+    /// Whether a user promoted step `index` (`cygni promote`).
+    fn promoted(&self, index: usize) -> bool {
+        self.inputs
+            .spec
+            .promote_step
+            .and_then(|p| usize::try_from(p).ok())
+            == Some(index)
+    }
+
+    /// A background metric is inconclusive: the rollout stays at its step until the metric is
+    /// conclusive again or a person promotes the step.
+    fn hold_for_background(&mut self, why: &str) {
+        let index = self.index();
+        self.set_targets(index);
+        let label = self.step_label(index);
+        if self.status.phase != DeploymentPhase::Paused {
+            self.announce(false, "RolloutPaused", format!("paused at {label}: {why}"));
+        }
+        self.status.phase = DeploymentPhase::Paused;
+        self.status.message = Some(format!(
+            "{label}: held, background analysis inconclusive, {why}; promote to continue or abort"
+        ));
+        self.look_again(POLL);
     }
 
     /// A user paused the rollout: nothing moves until they resume.
@@ -436,12 +472,7 @@ impl Run<'_, '_> {
     }
 
     fn progress(&mut self, index: usize, step: &RolloutStep, app: &AppView) -> Progress {
-        let promoted = self
-            .inputs
-            .spec
-            .promote_step
-            .and_then(|p| usize::try_from(p).ok())
-            == Some(index);
+        let promoted = self.promoted(index);
         let slot = app
             .new_slot
             .as_ref()
@@ -546,27 +577,22 @@ impl Run<'_, '_> {
                             look_again: Some(Duration::from_secs(1)),
                         }
                     }
-                    Some(verdict) => {
-                        self.record_analysis(index, metrics, verdict);
-                        match verdict {
-                            Verdict::Passed => {
-                                Progress::Complete(format!("{} passed", metrics.join(", ")))
-                            }
-                            Verdict::Failed(why) => {
-                                Progress::Failed(format!("analysis failed: {why}"))
-                            }
-                            Verdict::Running(next) => Progress::Waiting {
-                                phase: DeploymentPhase::Progressing,
-                                why: format!("measuring {}", metrics.join(", ")),
-                                look_again: Some(*next),
-                            },
-                            Verdict::Inconclusive(why) => Progress::Waiting {
-                                phase: DeploymentPhase::Paused,
-                                why: format!("inconclusive, {why}; promote to continue or abort"),
-                                look_again: None,
-                            },
+                    Some(verdict) => match verdict {
+                        Verdict::Passed => {
+                            Progress::Complete(format!("{} passed", metrics.join(", ")))
                         }
-                    }
+                        Verdict::Failed(why) => Progress::Failed(format!("analysis failed: {why}")),
+                        Verdict::Running(next) => Progress::Waiting {
+                            phase: DeploymentPhase::Progressing,
+                            why: format!("measuring {}", metrics.join(", ")),
+                            look_again: Some(*next),
+                        },
+                        Verdict::Inconclusive(why) => Progress::Waiting {
+                            phase: DeploymentPhase::Paused,
+                            why: format!("inconclusive, {why}; promote to continue or abort"),
+                            look_again: None,
+                        },
+                    },
                 }
             }
             RolloutStep::ScaleDownDelay(d) => {
@@ -588,38 +614,6 @@ impl Run<'_, '_> {
                         look_again: Some(left),
                     }
                 }
-            }
-        }
-    }
-
-    fn record_analysis(&mut self, index: usize, metrics: &[String], verdict: &Verdict) {
-        let (phase, message) = match verdict {
-            Verdict::Passed => (AnalysisPhase::Successful, None),
-            Verdict::Failed(why) => (AnalysisPhase::Failed, Some(why.clone())),
-            Verdict::Running(_) => (AnalysisPhase::Running, None),
-            Verdict::Inconclusive(why) => (AnalysisPhase::Inconclusive, Some(why.clone())),
-        };
-        let step = i32::try_from(index).ok();
-        for name in metrics {
-            let result = MetricResult {
-                name: name.clone(),
-                step_index: step,
-                phase,
-                count: 0,
-                failures: 0,
-                last_value: None,
-                last_measured_at: Some(Time(self.now())),
-                message: message.clone(),
-            };
-            match self
-                .status
-                .analysis
-                .iter_mut()
-                .find(|r| &r.name == name && r.step_index == step)
-            {
-                Some(existing) if existing.phase == phase && existing.message == message => {}
-                Some(existing) => *existing = result,
-                None => self.status.analysis.push(result),
             }
         }
     }

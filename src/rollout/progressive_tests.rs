@@ -80,6 +80,26 @@ impl Rollout {
             status,
             app,
             verdict,
+            background: None,
+            now,
+        })
+    }
+
+    fn decide_background(
+        &self,
+        status: &DeploymentStatus,
+        app: &AppView,
+        background: &Verdict,
+        now: jiff::Timestamp,
+    ) -> Decision {
+        decide(&Inputs {
+            spec: &self.spec,
+            steps: &self.steps,
+            progress_deadline: DEADLINE,
+            status,
+            app: Some(app),
+            verdict: None,
+            background: Some(background),
             now,
         })
     }
@@ -335,7 +355,6 @@ fn a_failed_analysis_returns_all_traffic_to_stable() {
     assert_eq!(phase(&failed), DeploymentPhase::Failed);
     assert_eq!(failed.status.desired_weight, Some(0));
     assert_eq!(failed.status.desired_replicas, Some(0));
-    assert_eq!(failed.status.analysis[0].phase, AnalysisPhase::Failed);
     assert!(
         failed
             .status
@@ -344,6 +363,59 @@ fn a_failed_analysis_returns_all_traffic_to_stable() {
             .unwrap_or_default()
             .contains("0.12")
     );
+}
+
+#[test]
+fn a_failed_background_metric_returns_all_traffic_to_stable_at_any_step() {
+    let rollout = Rollout::canary(serde_json::json!([{"setWeight": 20}, {"pause": {}}]));
+    let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
+    let paused = rollout.decide(&started.status, &app(Some(slot(1, 20))), at(5));
+    assert_eq!(phase(&paused), DeploymentPhase::Paused);
+    let verdict = Verdict::Failed("error-rate measured 0.5 (…), above max 0.05".into());
+    let failed =
+        rollout.decide_background(&paused.status, &app(Some(slot(1, 20))), &verdict, at(6));
+    assert_eq!(phase(&failed), DeploymentPhase::Failed);
+    assert_eq!(failed.status.desired_weight, Some(0));
+    assert_eq!(failed.status.desired_replicas, Some(0));
+    assert_eq!(
+        failed.status.message.as_deref(),
+        Some(
+            "analysis failed: error-rate measured 0.5 (…), above max 0.05; all traffic returns to revision 1"
+        )
+    );
+}
+
+#[test]
+fn an_inconclusive_background_metric_holds_the_step_until_promoted_or_conclusive() {
+    let mut rollout = Rollout::canary(serde_json::json!([{"setWeight": 20}, {"setWeight": 50}]));
+    let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
+    let verdict = Verdict::Inconclusive("error-rate: no data".into());
+    let held = rollout.decide_background(&started.status, &app(Some(slot(1, 20))), &verdict, at(5));
+    assert_eq!(phase(&held), DeploymentPhase::Paused);
+    assert_eq!(
+        step(&held),
+        Some(0),
+        "the verified weight does not complete the step"
+    );
+    assert_eq!(reasons(&held), ["RolloutPaused"]);
+    assert!(
+        held.requeue_after.is_some(),
+        "background metrics keep measuring"
+    );
+    let again = rollout.decide_background(&held.status, &app(Some(slot(1, 20))), &verdict, at(10));
+    assert!(reasons(&again).is_empty(), "announced once");
+    let running = Verdict::Running(Duration::from_secs(10));
+    let recovered =
+        rollout.decide_background(&held.status, &app(Some(slot(1, 20))), &running, at(15));
+    assert_eq!(
+        step(&recovered),
+        Some(1),
+        "conclusive again: the step completes"
+    );
+    rollout.spec.promote_step = Some(0);
+    let promoted =
+        rollout.decide_background(&held.status, &app(Some(slot(1, 20))), &verdict, at(15));
+    assert_eq!(step(&promoted), Some(1), "a person accepted the step");
 }
 
 #[test]
@@ -380,7 +452,6 @@ fn an_inconclusive_analysis_pauses_for_a_person() {
         at(0),
     );
     assert_eq!(phase(&paused), DeploymentPhase::Paused);
-    assert_eq!(paused.status.analysis[0].phase, AnalysisPhase::Inconclusive);
     assert!(
         paused
             .status

@@ -2,6 +2,7 @@
 //! the kube client as a user would drive it with kubectl. Every test runs on a playground, or on
 //! the real cluster of `CYGNI_TEST_KUBECONFIG` (see [`harness`]).
 
+mod analysis;
 mod blue_green;
 mod canary;
 mod convergence;

@@ -89,7 +89,9 @@ verbs the controllers use:
 - read and patch the status subresources;
 - update the finalizers subresources, which the API server checks for ownerReferences with blockOwnerDeletion;
 - emit Events (events.k8s.io/v1), listing an object's Events first so a restarted operator
-  finds those it already published.
+  finds those it already published;
+- get Secrets by name: webhook analysis headers may read their value from a Secret in the
+  Deployment's namespace (never listed or watched).
 Keep the flow style ([...]): tests/chart.rs reads these lines as JSON arrays.
 */}}
 {{- define "cygni.watchRules" -}}
@@ -108,4 +110,7 @@ Keep the flow style ([...]): tests/chart.rs reads these lines as JSON arrays.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["list", "create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 {{- end }}

@@ -1,6 +1,15 @@
-//! [`CloudWatch`] over the AWS SDK: GetMetricData with one `MetricStat` query per metric
-//! (`ReturnData=true`), newest datapoints first (`ScanBy=TimestampDescending`), every page read and
-//! each query's datapoints joined across pages.
+//! [`CloudWatch`] over the AWS SDK.
+//!
+//! - **GetMetricData**: one `MetricStat` query per metric (`ReturnData` as the entry says) and one
+//!   `Expression` query (with its `Period`, `ReturnData=true`) per metric math expression, newest
+//!   datapoints first (`ScanBy=TimestampDescending`), every page read and each entry's datapoints
+//!   joined across pages. Only entries that return data come back, in the order of the request.
+//!   A request of more than 500 entries is split into several calls, each holding every
+//!   expression together with the entries it references (an expression can only see the IDs of
+//!   its own call); entries that reference each other beyond 500 are refused before any call.
+//! - **DescribeAlarms**: metric alarms by name (`AlarmTypes=MetricAlarm`), at most 100 names per
+//!   call, every page read; an empty list of names makes no call (DescribeAlarms without names
+//!   would list every alarm of the account).
 //!
 //! The SDK speaks Smithy RPC v2 CBOR to CloudWatch, which moto does not serve, so the unit tests
 //! below check the request on the wire and the mapping of a canned CBOR answer instead of a moto
@@ -8,23 +17,30 @@
 
 use super::RateLimit;
 use super::error::{failed, invalid_input};
-use crate::aws::cloudwatch::{CloudWatch, MetricQuery, MetricSeries};
+use crate::aws::cloudwatch::{
+    AlarmState, AlarmStateValue, CloudWatch, DataQuery, MetricQuery, MetricSeries,
+};
 use crate::aws::{AwsError, AwsErrorKind, AwsResult};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue, StatusCode,
 };
+use std::collections::{HashMap, HashSet};
 
 /// Service name in errors.
 const SERVICE: &str = "cloudwatch";
-/// Operation name in errors.
-const OP: &str = "GetMetricData";
-/// Default client-side rate for CloudWatch's GetMetricData.
+/// Operation names in errors.
+const GET_METRIC_DATA: &str = "GetMetricData";
+const DESCRIBE_ALARMS: &str = "DescribeAlarms";
+/// Default client-side rate, shared by GetMetricData and DescribeAlarms.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
 /// GetMetricData takes at most this many queries per call.
 const QUERIES_PER_CALL: usize = 500;
+/// DescribeAlarms takes at most this many alarm names per call, and returns at most this many
+/// alarms per page (`MaxRecords`, 1-100).
+const ALARMS_PER_CALL: usize = 100;
 
 /// Amazon CloudWatch through the SDK, with a client-side rate limit.
 #[derive(Clone, Debug)]
@@ -44,14 +60,15 @@ impl SdkCloudWatch {
         SdkCloudWatch { client, rate }
     }
 
-    /// All pages of one GetMetricData call, added to `series` (one entry per query, same order).
+    /// All pages of one GetMetricData call: the datapoints of each returned entry, by ID, joined
+    /// across pages in the order the pages gave them.
     async fn read_pages(
         &self,
         queries: Vec<MetricDataQuery>,
         start: DateTime,
         end: DateTime,
-        series: &mut [MetricSeries],
-    ) -> AwsResult<()> {
+    ) -> AwsResult<HashMap<String, MetricSeries>> {
+        let mut series: HashMap<String, MetricSeries> = HashMap::new();
         let mut next_token = None;
         loop {
             self.rate.acquire().await;
@@ -65,7 +82,7 @@ impl SdkCloudWatch {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(failed(SERVICE, OP))?;
+                .map_err(failed(SERVICE, GET_METRIC_DATA))?;
             for result in output.metric_data_results() {
                 match result.status_code() {
                     Some(StatusCode::InternalError) => {
@@ -84,12 +101,12 @@ impl SdkCloudWatch {
                     }
                     _ => {}
                 }
-                let Some(entry) = series
-                    .iter_mut()
-                    .find(|entry| Some(entry.id.as_str()) == result.id())
-                else {
-                    continue;
-                };
+                let Some(id) = result.id() else { continue };
+                let entry = series.entry(id.to_owned()).or_insert_with(|| MetricSeries {
+                    id: id.to_owned(),
+                    values: Vec::new(),
+                    timestamps: Vec::new(),
+                });
                 for (value, timestamp) in result.values().iter().zip(result.timestamps()) {
                     entry.values.push(*value);
                     entry.timestamps.push(timestamp_from_sdk(timestamp)?);
@@ -97,16 +114,68 @@ impl SdkCloudWatch {
             }
             next_token = output.next_token;
             if next_token.is_none() {
-                return Ok(());
+                return Ok(series);
             }
         }
+    }
+
+    /// All pages of one DescribeAlarms call for at most [`ALARMS_PER_CALL`] names.
+    async fn describe_alarm_pages(&self, names: &[String]) -> AwsResult<Vec<AlarmState>> {
+        let mut alarms = Vec::new();
+        let mut next_token = None;
+        loop {
+            self.rate.acquire().await;
+            let output = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(names.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .max_records(ALARMS_PER_CALL as i32)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(failed(SERVICE, DESCRIBE_ALARMS))?;
+            for alarm in output.metric_alarms() {
+                let Some(name) = alarm.alarm_name() else {
+                    continue;
+                };
+                alarms.push(AlarmState {
+                    name: name.to_owned(),
+                    state: state_from_sdk(name, alarm.state_value())?,
+                    reason: alarm.state_reason().unwrap_or_default().to_owned(),
+                });
+            }
+            next_token = output.next_token;
+            if next_token.is_none() {
+                return Ok(alarms);
+            }
+        }
+    }
+}
+
+fn state_from_sdk(alarm: &str, state: Option<&StateValue>) -> AwsResult<AlarmStateValue> {
+    match state {
+        Some(StateValue::Ok) => Ok(AlarmStateValue::Ok),
+        Some(StateValue::Alarm) => Ok(AlarmStateValue::Alarm),
+        Some(StateValue::InsufficientData) => Ok(AlarmStateValue::InsufficientData),
+        // StateValue has exactly these three values today; a new one must not pass for one of them.
+        other => Err(AwsError::new(
+            SERVICE,
+            DESCRIBE_ALARMS,
+            AwsErrorKind::Other,
+            "UnknownStateValue",
+            format!(
+                "alarm {alarm} is in state {}",
+                other.map_or("(none)", StateValue::as_str)
+            ),
+        )),
     }
 }
 
 fn result_error(kind: AwsErrorKind, code: &str, id: Option<&str>) -> AwsError {
     AwsError::new(
         SERVICE,
-        OP,
+        GET_METRIC_DATA,
         kind,
         code,
         format!("query {} answered {code}", id.unwrap_or_default()),
@@ -114,14 +183,15 @@ fn result_error(kind: AwsErrorKind, code: &str, id: Option<&str>) -> AwsError {
 }
 
 fn timestamp_to_sdk(timestamp: jiff::Timestamp) -> AwsResult<DateTime> {
-    DateTime::from_nanos(timestamp.as_nanosecond()).map_err(|err| invalid_input(SERVICE, OP, err))
+    DateTime::from_nanos(timestamp.as_nanosecond())
+        .map_err(|err| invalid_input(SERVICE, GET_METRIC_DATA, err))
 }
 
 fn timestamp_from_sdk(timestamp: &DateTime) -> AwsResult<jiff::Timestamp> {
     jiff::Timestamp::from_nanosecond(timestamp.as_nanos()).map_err(|err| {
         AwsError::new(
             SERVICE,
-            OP,
+            GET_METRIC_DATA,
             AwsErrorKind::Other,
             "InvalidTimestamp",
             err.to_string(),
@@ -129,7 +199,7 @@ fn timestamp_from_sdk(timestamp: &DateTime) -> AwsResult<jiff::Timestamp> {
     })
 }
 
-fn query_to_sdk(query: &MetricQuery) -> MetricDataQuery {
+fn metric_to_sdk(query: &MetricQuery, return_data: bool) -> MetricDataQuery {
     let dimensions = query
         .dimensions
         .iter()
@@ -148,36 +218,185 @@ fn query_to_sdk(query: &MetricQuery) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(&query.id)
         .metric_stat(stat)
-        .return_data(true)
+        .return_data(return_data)
         .build()
+}
+
+fn query_to_sdk(query: &DataQuery) -> MetricDataQuery {
+    match query {
+        DataQuery::Metric { query, return_data } => metric_to_sdk(query, *return_data),
+        DataQuery::Expression {
+            id,
+            expression,
+            period_seconds,
+        } => MetricDataQuery::builder()
+            .id(id)
+            .expression(expression)
+            .period(*period_seconds)
+            .return_data(true)
+            .build(),
+    }
+}
+
+/// The IDs an expression names: identifiers that start with a lowercase letter (function names
+/// and keywords are uppercase), outside string literals (`METRICS("errors")`, `SEARCH('...')`)
+/// and numbers (the `e` of `1e-3`).
+fn referenced_ids(expression: &str) -> Vec<&str> {
+    let bytes = expression.as_bytes();
+    let mut ids = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' || c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += 1;
+            }
+            i += 1;
+        } else if c.is_ascii_digit() || c == b'.' {
+            i += 1;
+            while i < bytes.len() {
+                let d = bytes[i];
+                let exponent_sign = (d == b'-' || d == b'+') && matches!(bytes[i - 1], b'e' | b'E');
+                if d.is_ascii_alphanumeric() || d == b'.' || exponent_sign {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let from = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            if c.is_ascii_lowercase() {
+                ids.push(&expression[from..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    ids
+}
+
+/// The entries of `queries` grouped into GetMetricData calls of at most `per_call` entries, as
+/// indices in request order: entries an expression references (directly or through another
+/// expression; `METRICS()` references every metric) share a call. An error when such a group is
+/// larger than a call.
+fn batches(queries: &[DataQuery], per_call: usize) -> AwsResult<Vec<Vec<usize>>> {
+    // Union-find over the entries; each group is one connected set of references.
+    let mut parent: Vec<usize> = (0..queries.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let index: HashMap<&str, usize> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id(), i))
+        .collect();
+    let metrics: Vec<usize> = queries
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| matches!(q, DataQuery::Metric { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for (i, query) in queries.iter().enumerate() {
+        let DataQuery::Expression { expression, .. } = query else {
+            continue;
+        };
+        let mut linked: Vec<usize> = referenced_ids(expression)
+            .into_iter()
+            .filter_map(|id| index.get(id).copied())
+            .collect();
+        if expression.contains("METRICS(") {
+            linked.extend(&metrics);
+        }
+        for j in linked {
+            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    // Groups in the order of their first entry (the root is the smallest index of its group).
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    for i in 0..queries.len() {
+        let r = root(&mut parent, i);
+        let g = *group_of.entry(r).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    if let Some(group) = groups.iter().find(|g| g.len() > per_call) {
+        return Err(invalid_input(
+            SERVICE,
+            GET_METRIC_DATA,
+            format!(
+                "{} queries reference each other through expressions (starting with {}), more than the {per_call} one GetMetricData call can hold",
+                group.len(),
+                queries[group[0]].id()
+            ),
+        ));
+    }
+    let mut calls: Vec<Vec<usize>> = Vec::new();
+    for group in groups {
+        match calls.last_mut() {
+            Some(call) if call.len() + group.len() <= per_call => call.extend(group),
+            _ => calls.push(group),
+        }
+    }
+    for call in &mut calls {
+        call.sort_unstable();
+    }
+    Ok(calls)
 }
 
 #[async_trait]
 impl CloudWatch for SdkCloudWatch {
     async fn get_metric_data(
         &self,
-        queries: &[MetricQuery],
+        queries: &[DataQuery],
         start: jiff::Timestamp,
         end: jiff::Timestamp,
     ) -> AwsResult<Vec<MetricSeries>> {
         let start = timestamp_to_sdk(start)?;
         let end = timestamp_to_sdk(end)?;
-        let mut all_series = Vec::with_capacity(queries.len());
-        for batch in queries.chunks(QUERIES_PER_CALL) {
-            let sdk_queries = batch.iter().map(query_to_sdk).collect();
-            let mut series: Vec<MetricSeries> = batch
-                .iter()
-                .map(|query| MetricSeries {
-                    id: query.id.clone(),
+        let mut answered: HashMap<String, MetricSeries> = HashMap::new();
+        for call in batches(queries, QUERIES_PER_CALL)? {
+            let sdk_queries = call.iter().map(|&i| query_to_sdk(&queries[i])).collect();
+            answered.extend(self.read_pages(sdk_queries, start, end).await?);
+        }
+        // One series per returned entry in request order, empty when CloudWatch sent no result.
+        Ok(queries
+            .iter()
+            .filter(|q| q.returns_data())
+            .map(|q| {
+                answered.remove(q.id()).unwrap_or_else(|| MetricSeries {
+                    id: q.id().to_owned(),
                     values: Vec::new(),
                     timestamps: Vec::new(),
                 })
-                .collect();
-            self.read_pages(sdk_queries, start, end, &mut series)
-                .await?;
-            all_series.extend(series);
+            })
+            .collect())
+    }
+
+    async fn describe_alarms(&self, names: &[String]) -> AwsResult<Vec<AlarmState>> {
+        // Each name once: a name repeated across two calls would be answered twice.
+        let mut seen = HashSet::new();
+        let unique: Vec<String> = names
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .cloned()
+            .collect();
+        let mut alarms = Vec::new();
+        for chunk in unique.chunks(ALARMS_PER_CALL) {
+            alarms.extend(self.describe_alarm_pages(chunk).await?);
         }
-        Ok(all_series)
+        Ok(alarms)
     }
 }
 
@@ -366,11 +585,11 @@ mod tests {
         (400, encoder.into_writer())
     }
 
-    fn query(id: &str, metric: &str, stat: &str) -> MetricQuery {
+    fn metric(id: &str, name: &str, stat: &str) -> MetricQuery {
         MetricQuery {
             id: id.into(),
             namespace: "AWS/ApplicationELB".into(),
-            metric_name: metric.into(),
+            metric_name: name.into(),
             dimensions: vec![
                 ("LoadBalancer".into(), "app/web/0123456789abcdef".into()),
                 (
@@ -379,6 +598,27 @@ mod tests {
                 ),
             ],
             stat: stat.into(),
+            period_seconds: 60,
+        }
+    }
+
+    /// A metric whose datapoints are returned.
+    fn query(id: &str, name: &str, stat: &str) -> DataQuery {
+        metric(id, name, stat).into()
+    }
+
+    /// A metric that only feeds expressions.
+    fn input(id: &str, name: &str, stat: &str) -> DataQuery {
+        DataQuery::Metric {
+            query: metric(id, name, stat),
+            return_data: false,
+        }
+    }
+
+    fn expression(id: &str, expression: &str) -> DataQuery {
+        DataQuery::Expression {
+            id: id.into(),
+            expression: expression.into(),
             period_seconds: 60,
         }
     }
@@ -534,5 +774,286 @@ mod tests {
             )
         );
         assert_eq!(err.message, "bad query");
+    }
+
+    /// One page of a DescribeAlarms answer: (name, StateValue, StateReason) per metric alarm.
+    fn alarms_page(alarms: &[(&str, &str, &str)], next_token: Option<&str>) -> (u16, Vec<u8>) {
+        let mut encoder = Encoder::new(Vec::new());
+        encoder.begin_map().str("MetricAlarms").array(alarms.len());
+        for (name, state, reason) in alarms {
+            encoder
+                .begin_map()
+                .str("AlarmName")
+                .str(name)
+                .str("StateValue")
+                .str(state)
+                .str("StateReason")
+                .str(reason)
+                .end();
+        }
+        encoder.str("CompositeAlarms").array(0);
+        if let Some(token) = next_token {
+            encoder.str("NextToken").str(token);
+        }
+        encoder.end();
+        (200, encoder.into_writer())
+    }
+
+    fn ids_of(request: &Recorded) -> Vec<String> {
+        request.body["MetricDataQueries"]
+            .as_array()
+            .expect("queries")
+            .iter()
+            .map(|q| q["Id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_expression_goes_on_the_wire_with_its_period_over_inputs_that_return_no_data() {
+        let (cloudwatch, connector) =
+            adapter(vec![page(&[("rate", &[(1_700_000_540, 0.5)])], None)]);
+        let series = cloudwatch
+            .get_metric_data(
+                &[
+                    input("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                    input("requests", "RequestCount", "Sum"),
+                    expression("rate", "errors / requests"),
+                ],
+                at(1_700_000_000),
+                at(1_700_000_600),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(
+            series,
+            [MetricSeries {
+                id: "rate".into(),
+                values: vec![0.5],
+                timestamps: vec![at(1_700_000_540)],
+            }],
+            "only the expression returns data"
+        );
+        let exchanges = connector.0.lock().expect("not poisoned");
+        let queries = &exchanges.requests[0].body["MetricDataQueries"];
+        assert_eq!(queries[0]["ReturnData"], json!(false));
+        assert_eq!(queries[1]["ReturnData"], json!(false));
+        assert_eq!(
+            queries[2],
+            json!({
+                "Id": "rate",
+                "Expression": "errors / requests",
+                "Period": 60,
+                "ReturnData": true,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn returned_entries_come_back_in_the_order_of_the_request_whatever_the_answer_order() {
+        let (cloudwatch, _) = adapter(vec![page(
+            &[
+                ("ratio", &[(1_700_000_540, 0.1)]),
+                ("errors", &[(1_700_000_540, 6.0)]),
+            ],
+            None,
+        )]);
+        let series = cloudwatch
+            .get_metric_data(
+                &[
+                    query("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                    input("requests", "RequestCount", "Sum"),
+                    expression("ratio", "errors / requests"),
+                    query("latency", "TargetResponseTime", "p99"),
+                ],
+                at(1_700_000_000),
+                at(1_700_000_600),
+            )
+            .await
+            .expect("answered");
+        let ids: Vec<&str> = series.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["errors", "ratio", "latency"]);
+        assert!(series[2].values.is_empty(), "no result is an empty series");
+    }
+
+    #[tokio::test]
+    async fn more_than_500_queries_keep_an_expression_in_the_call_of_its_inputs() {
+        // x first, y and the expression over them last: 502 entries, so two calls.
+        let mut queries = vec![input("x", "RequestCount", "Sum")];
+        queries.extend((1..=499).map(|i| query(&format!("m{i}"), "RequestCount", "Sum")));
+        queries.push(input("y", "HTTPCode_Target_5XX_Count", "Sum"));
+        queries.push(expression("e", "y / x"));
+        let (cloudwatch, connector) = adapter(vec![page(&[], None), page(&[], None)]);
+        let series = cloudwatch
+            .get_metric_data(&queries, at(0), at(600))
+            .await
+            .expect("answered");
+        assert_eq!(
+            series.len(),
+            500,
+            "499 metrics and the expression return data"
+        );
+        let exchanges = connector.0.lock().expect("not poisoned");
+        let calls: Vec<Vec<String>> = exchanges.requests.iter().map(ids_of).collect();
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|ids| ids.len() <= 500));
+        let with_e = calls
+            .iter()
+            .find(|ids| ids.contains(&"e".to_owned()))
+            .expect("the expression is sent");
+        assert!(
+            with_e.contains(&"x".to_owned()) && with_e.contains(&"y".to_owned()),
+            "the expression's inputs travel with it"
+        );
+        assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 502);
+    }
+
+    #[tokio::test]
+    async fn queries_referencing_each_other_beyond_one_call_are_refused_before_any_call() {
+        let mut queries: Vec<DataQuery> = (0..500)
+            .map(|i| input(&format!("m{i}"), "RequestCount", "Sum"))
+            .collect();
+        queries.push(expression("total", "SUM(METRICS())"));
+        let (cloudwatch, connector) = adapter(Vec::new());
+        let err = cloudwatch
+            .get_metric_data(&queries, at(0), at(600))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            (err.code.as_str(), err.kind),
+            ("InvalidInput", AwsErrorKind::InvalidRequest)
+        );
+        assert!(err.message.contains("501 queries"), "{}", err.message);
+        assert!(
+            connector
+                .0
+                .lock()
+                .expect("not poisoned")
+                .requests
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_expression_references_lowercase_identifiers_outside_strings_and_numbers() {
+        assert_eq!(
+            referenced_ids("100 * FILL(errors, 0) / (requests + 1e-3) - SUM(METRICS(\"m1\"))"),
+            ["errors", "requests"]
+        );
+        assert_eq!(
+            referenced_ids("IF(lat_p99 > 2.5E+1, lat_p99)"),
+            ["lat_p99", "lat_p99"]
+        );
+    }
+
+    #[tokio::test]
+    async fn alarms_are_described_by_name_as_metric_alarms_over_every_page() {
+        let (cloudwatch, connector) = adapter(vec![
+            alarms_page(
+                &[(
+                    "web-5xx",
+                    "ALARM",
+                    "Threshold Crossed: 1 datapoint [0.5 (01/12/26 10:00:00)] was greater than the threshold (0.05).",
+                )],
+                Some("page-2"),
+            ),
+            alarms_page(
+                &[
+                    (
+                        "web-latency",
+                        "OK",
+                        "Threshold Crossed: 1 datapoint [0.06 (01/12/26 10:00:00)] was not greater than the threshold (1.0).",
+                    ),
+                    (
+                        "web-healthy",
+                        "INSUFFICIENT_DATA",
+                        "Insufficient Data: 1 datapoint was unknown.",
+                    ),
+                ],
+                None,
+            ),
+        ]);
+        let names = ["web-5xx", "web-latency", "web-healthy", "web-missing"].map(String::from);
+        let alarms = cloudwatch.describe_alarms(&names).await.expect("answered");
+        let states: Vec<(&str, AlarmStateValue)> =
+            alarms.iter().map(|a| (a.name.as_str(), a.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("web-5xx", AlarmStateValue::Alarm),
+                ("web-latency", AlarmStateValue::Ok),
+                ("web-healthy", AlarmStateValue::InsufficientData),
+            ]
+        );
+        assert_eq!(
+            alarms[0].reason,
+            "Threshold Crossed: 1 datapoint [0.5 (01/12/26 10:00:00)] was greater than the threshold (0.05)."
+        );
+        let exchanges = connector.0.lock().expect("not poisoned");
+        let [first, second] = exchanges.requests.as_slice() else {
+            panic!("two pages expected: {:?}", exchanges.requests);
+        };
+        assert!(
+            first
+                .path
+                .ends_with("/service/GraniteServiceVersion20100801/operation/DescribeAlarms"),
+            "{}",
+            first.path
+        );
+        assert_eq!(
+            first.body,
+            json!({
+                "AlarmNames": ["web-5xx", "web-latency", "web-healthy", "web-missing"],
+                "AlarmTypes": ["MetricAlarm"],
+                "MaxRecords": 100,
+            })
+        );
+        assert_eq!(second.body["NextToken"], json!("page-2"));
+        assert_eq!(second.body["AlarmNames"], first.body["AlarmNames"]);
+    }
+
+    #[tokio::test]
+    async fn more_than_100_alarm_names_are_split_into_calls_of_100() {
+        let (cloudwatch, connector) = adapter(vec![alarms_page(&[], None), alarms_page(&[], None)]);
+        let names: Vec<String> = (0..150).map(|i| format!("alarm-{i}")).collect();
+        cloudwatch.describe_alarms(&names).await.expect("answered");
+        let exchanges = connector.0.lock().expect("not poisoned");
+        let sizes: Vec<usize> = exchanges
+            .requests
+            .iter()
+            .map(|r| r.body["AlarmNames"].as_array().expect("names").len())
+            .collect();
+        assert_eq!(sizes, [100, 50]);
+        assert_eq!(
+            exchanges.requests[1].body["AlarmNames"][0],
+            json!("alarm-100")
+        );
+    }
+
+    #[tokio::test]
+    async fn no_alarm_names_make_no_call_rather_than_listing_every_alarm() {
+        let (cloudwatch, connector) = adapter(Vec::new());
+        let alarms = cloudwatch.describe_alarms(&[]).await.expect("answered");
+        assert!(alarms.is_empty());
+        assert!(
+            connector
+                .0
+                .lock()
+                .expect("not poisoned")
+                .requests
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_describe_alarms_names_its_operation() {
+        let (cloudwatch, _) = adapter(vec![error_page("InvalidNextToken")]);
+        let err = cloudwatch
+            .describe_alarms(&["web-5xx".to_owned()])
+            .await
+            .expect_err("rejected");
+        assert_eq!(
+            (err.operation, err.code.as_str()),
+            ("DescribeAlarms", "InvalidNextToken")
+        );
     }
 }

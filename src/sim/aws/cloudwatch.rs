@@ -1,6 +1,13 @@
 //! Simulated CloudWatch GetMetricData: the AWS/ApplicationELB metrics that follow from the
 //! simulated traffic (each listener rule receives a fixed request rate, split by the forward
-//! action's weights; each target answers as its image behaves), plus series a test scripts.
+//! action's weights; each target answers as its image behaves), plus series a test scripts, and
+//! metric math expressions over them ([`super::metric_math`]). DescribeAlarms evaluates alarms
+//! over the same series ([`super::alarms`]).
+//!
+//! A caller on another clock than the world's ([`super::SimConfig::caller_clock`]) has its
+//! GetMetricData windows moved by (world now - caller now) on the way in and the returned
+//! timestamps moved back on the way out, so "the last five minutes" of the operator are the last
+//! five minutes of the simulated account.
 //!
 //! Traffic is recorded per (target group, load balancer) flow as a piecewise-constant timeline (a
 //! new entry whenever that flow's weights, targets or their health change), so a query over any
@@ -8,20 +15,24 @@
 //! with the number of flows times the changes.
 
 use super::AwsSim;
+use super::alarms::MetricAlarm;
 use super::config::SimService;
 use super::elbv2::Health;
+use super::metric_math::{self, Evaluation, ExpressionInput, MathError, MetricInput};
 use super::world::{Fail, SimResult, World, after_secs};
 use crate::aws::AwsResult;
-use crate::aws::cloudwatch::{CloudWatch, MetricQuery, MetricSeries};
+use crate::aws::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricQuery, MetricSeries};
 use async_trait::async_trait;
-use jiff::Timestamp;
-use std::collections::BTreeMap;
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// z-score of the 99th percentile of a standard normal distribution.
 const Z99: f64 = 2.326_347_874;
 /// GetMetricData: at most 500 queries per request.
 const MAX_QUERIES: usize = 500;
+/// MetricDataQuery.Expression: at most 2048 characters.
+const MAX_EXPRESSION: usize = 2048;
 
 /// A scripted series: value at a sample time, `None` for no datapoint.
 pub(crate) type SeriesFn = Arc<dyn Fn(Timestamp) -> Option<f64> + Send + Sync>;
@@ -69,6 +80,8 @@ pub(crate) struct MetricsState {
     /// Requests per second per load balancer that no target could take.
     pub unserved: BTreeMap<String, Timeline<f64>>,
     pub scripted: Vec<ScriptedMetric>,
+    /// Metric alarms by name.
+    pub alarms: BTreeMap<String, MetricAlarm>,
 }
 
 /// Records `value` from `at` on, unless the timeline already holds it.
@@ -169,7 +182,7 @@ fn mixture_mean(components: &[(f64, f64, f64)]) -> f64 {
 
 /// A statistic of GetMetricData's MetricStat.Stat.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Stat {
+pub(super) enum Stat {
     Sum,
     Average,
     Minimum,
@@ -178,7 +191,7 @@ enum Stat {
     Percentile(f64),
 }
 
-fn parse_stat(text: &str) -> Option<Stat> {
+pub(super) fn parse_stat(text: &str) -> Option<Stat> {
     // CloudWatch User Guide, "CloudWatch statistics definitions".
     match text {
         "Sum" => Some(Stat::Sum),
@@ -232,6 +245,42 @@ fn valid_query_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A Period GetMetricData accepts: a multiple of 60, or one of the high-resolution `short` ones.
+fn valid_period(period: i32, short: &[i32]) -> bool {
+    if period < 60 {
+        short.contains(&period)
+    } else {
+        period % 60 == 0
+    }
+}
+
+fn expression_error(id: &str, err: &MathError) -> Fail {
+    // The console's wording: "Error in expression e1 [Invalid syntax]".
+    Fail::invalid(
+        "ValidationError",
+        format!("Error in expression {id} [{err}]"),
+    )
+}
+
+/// The starts of the periods of `period` seconds that a window `[start, end)` holds up to `now`:
+/// from `start` rounded down to the minute (to the period when shorter), every `period` seconds.
+fn period_starts(start: Timestamp, end: Timestamp, period: i64, now: Timestamp) -> Vec<Timestamp> {
+    let align = period.clamp(1, 60);
+    let mut t = start.as_second().div_euclid(align) * align;
+    let mut out = Vec::new();
+    while t < end.as_second() {
+        let Ok(from) = Timestamp::from_second(t) else {
+            break;
+        };
+        if from >= now {
+            break;
+        }
+        out.push(from);
+        t += period.max(1);
+    }
+    out
 }
 
 /// Which built-in series a query names.
@@ -485,14 +534,17 @@ impl World {
         }
     }
 
+    /// GetMetricData over `[start, end)` in sim time: one series per entry that returns data, in
+    /// request order, newest datapoint first.
     pub fn cw_get_metric_data(
         &self,
-        queries: &[MetricQuery],
+        queries: &[DataQuery],
         start: Timestamp,
         end: Timestamp,
     ) -> SimResult<Vec<MetricSeries>> {
         // GetMetricData: MetricDataQueries 1-500, unique IDs starting with a lowercase letter,
-        // StartTime before EndTime, Period a multiple of 60 (or 1, 5, 10, 30 for high resolution).
+        // StartTime before EndTime, Period a multiple of 60 (or 1, 5, 10, 30 for high resolution;
+        // an expression's Period also 20), Expression 1-2048 characters.
         if queries.len() > MAX_QUERIES {
             return Err(invalid_value(format!(
                 "The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}."
@@ -503,51 +555,110 @@ impl World {
                 "The parameter StartTime must be less than the parameter EndTime.",
             ));
         }
-        let mut parsed = Vec::with_capacity(queries.len());
+        let mut metrics: HashMap<String, MetricInput> = HashMap::new();
+        let mut expressions: HashMap<String, ExpressionInput> = HashMap::new();
         for (i, q) in queries.iter().enumerate() {
-            if !valid_query_id(&q.id) {
+            let member = i + 1;
+            let id = q.id();
+            if !valid_query_id(id) {
                 return Err(Fail::invalid(
                     "ValidationError",
                     format!(
-                        "The value {} for parameter MetricDataQueries.member.{}.Id is not valid: it must start with a lowercase letter and contain only letters, numbers and underscores.",
-                        q.id,
-                        i + 1
+                        "The value {id} for parameter MetricDataQueries.member.{member}.Id is not valid: it must start with a lowercase letter and contain only letters, numbers and underscores.",
                     ),
                 ));
             }
-            if queries[..i].iter().any(|o| o.id == q.id) {
+            if queries[..i].iter().any(|o| o.id() == id) {
                 return Err(Fail::invalid(
                     "ValidationError",
                     "The values for parameter id in MetricDataQueries are not unique.",
                 ));
             }
-            let period = q.period_seconds;
-            if period < 1
-                || (period < 60 && ![1, 5, 10, 30].contains(&period))
-                || (period >= 60 && period % 60 != 0)
-            {
-                return Err(invalid_value(format!(
-                    "The parameter MetricDataQueries.member.{}.MetricStat.Period must be a multiple of 60, or 1, 5, 10 or 30, but was {period}.",
-                    i + 1
-                )));
+            match q {
+                DataQuery::Metric { query, .. } => {
+                    let period = query.period_seconds;
+                    if !valid_period(period, &[1, 5, 10, 30]) {
+                        return Err(invalid_value(format!(
+                            "The parameter MetricDataQueries.member.{member}.MetricStat.Period must be a multiple of 60, or 1, 5, 10 or 30, but was {period}."
+                        )));
+                    }
+                    let stat = parse_stat(&query.stat).ok_or_else(|| {
+                        Fail::invalid(
+                            "ValidationError",
+                            format!(
+                                "The value {} for parameter MetricDataQueries.member.{member}.MetricStat.Stat is not a valid statistic.",
+                                query.stat
+                            ),
+                        )
+                    })?;
+                    let points = self.series(query, stat, start, end);
+                    metrics.insert(
+                        id.to_owned(),
+                        MetricInput {
+                            points: points.timestamps.into_iter().zip(points.values).collect(),
+                            period_seconds: i64::from(period),
+                        },
+                    );
+                }
+                DataQuery::Expression {
+                    expression,
+                    period_seconds,
+                    ..
+                } => {
+                    if expression.is_empty() || expression.chars().count() > MAX_EXPRESSION {
+                        return Err(Fail::invalid(
+                            "ValidationError",
+                            format!(
+                                "1 validation error detected: Value at 'metricDataQueries.{member}.member.expression' failed to satisfy constraint: Member must have length between 1 and {MAX_EXPRESSION}"
+                            ),
+                        ));
+                    }
+                    let period = *period_seconds;
+                    if !valid_period(period, &[1, 5, 10, 20, 30]) {
+                        return Err(invalid_value(format!(
+                            "The parameter MetricDataQueries.member.{member}.Period must be a multiple of 60, or 1, 5, 10, 20 or 30, but was {period}."
+                        )));
+                    }
+                    let expr =
+                        metric_math::parse(expression).map_err(|err| expression_error(id, &err))?;
+                    expressions.insert(
+                        id.to_owned(),
+                        ExpressionInput {
+                            expr,
+                            period_seconds: i64::from(period),
+                        },
+                    );
+                }
             }
-            let stat = parse_stat(&q.stat).ok_or_else(|| {
-                invalid_value(format!(
-                    "The value {} for parameter MetricDataQueries.member.{}.MetricStat.Stat is not a valid statistic.",
-                    q.stat,
-                    i + 1
-                ))
-            })?;
-            parsed.push(stat);
         }
-        Ok(queries
-            .iter()
-            .zip(parsed)
-            .map(|(q, stat)| self.series(q, stat, start, end))
-            .collect())
+        let now = self.now;
+        let grid = move |period: i64| period_starts(start, end, period, now);
+        let mut evaluation = Evaluation::new(&metrics, &expressions, &grid);
+        let mut out = Vec::new();
+        for q in queries.iter().filter(|q| q.returns_data()) {
+            let id = q.id();
+            let points = match q {
+                DataQuery::Metric { .. } => metrics.get(id).map(|m| m.points.clone()),
+                DataQuery::Expression { .. } => Some(
+                    evaluation
+                        .series(id)
+                        .map_err(|err| expression_error(id, &err))?,
+                ),
+            }
+            .unwrap_or_default();
+            // GetMetricData's default ScanBy is TimestampDescending: newest first.
+            let (timestamps, values) = points.into_iter().rev().unzip();
+            out.push(MetricSeries {
+                id: id.to_owned(),
+                values,
+                timestamps,
+            });
+        }
+        Ok(out)
     }
 
-    fn series(
+    /// The datapoints of one metric over `[start, end)`, one per period up to now, newest first.
+    pub(super) fn series(
         &self,
         q: &MetricQuery,
         stat: Stat,
@@ -565,18 +676,10 @@ impl World {
             None
         };
         let period = i64::from(q.period_seconds);
-        let align = period.min(60);
-        let mut t = start.as_second().div_euclid(align) * align;
         let mut values = Vec::new();
         let mut timestamps = Vec::new();
-        while t < end.as_second() {
-            let Ok(from) = Timestamp::from_second(t) else {
-                break;
-            };
-            if from >= self.now {
-                break;
-            }
-            let to = Timestamp::from_second(t + period)
+        for from in period_starts(start, end, period, self.now) {
+            let to = Timestamp::from_second(from.as_second() + period)
                 .unwrap_or(end)
                 .min(end)
                 .min(self.now);
@@ -595,7 +698,6 @@ impl World {
                 values.push(v);
                 timestamps.push(from);
             }
-            t += period;
         }
         // GetMetricData's default ScanBy is TimestampDescending: newest first.
         values.reverse();
@@ -626,6 +728,11 @@ fn sample_times_every(from: Timestamp, to: Timestamp, every: i64) -> Vec<Timesta
     out
 }
 
+/// `t` moved by `shift`, saturating.
+fn shifted(t: Timestamp, shift: SignedDuration) -> Timestamp {
+    t.saturating_add(shift).unwrap_or(t)
+}
+
 /// The [`CloudWatch`] trait over the shared world.
 pub(crate) struct SimCloudWatch {
     pub sim: AwsSim,
@@ -635,13 +742,36 @@ pub(crate) struct SimCloudWatch {
 impl CloudWatch for SimCloudWatch {
     async fn get_metric_data(
         &self,
-        queries: &[MetricQuery],
+        queries: &[DataQuery],
         start: Timestamp,
         end: Timestamp,
     ) -> AwsResult<Vec<MetricSeries>> {
+        let caller = self.sim.caller_clock.clone();
         self.sim
-            .call(SimService::CloudWatch, "GetMetricData", false, |w| {
-                w.cw_get_metric_data(queries, start, end)
+            .call(SimService::CloudWatch, "GetMetricData", false, move |w| {
+                // The caller's window, moved to end where it ends relative to the caller's now
+                // (see `SimConfig::caller_clock`); the answer is moved back into caller time.
+                let shift = caller.map_or(SignedDuration::ZERO, |c| c.now().duration_until(w.now));
+                let mut series =
+                    w.cw_get_metric_data(queries, shifted(start, shift), shifted(end, shift))?;
+                for s in &mut series {
+                    for t in &mut s.timestamps {
+                        *t = shifted(*t, -shift);
+                    }
+                }
+                Ok(series)
+            })
+            .await
+    }
+
+    async fn describe_alarms(&self, names: &[String]) -> AwsResult<Vec<AlarmState>> {
+        // As the SDK adapter: no names, no call (DescribeAlarms would list every alarm).
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.sim
+            .call(SimService::CloudWatch, "DescribeAlarms", false, |w| {
+                w.cw_describe_alarms(names)
             })
             .await
     }

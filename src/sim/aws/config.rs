@@ -12,6 +12,13 @@ pub struct SimConfig {
     pub seed: u64,
     /// Source of sim time; every call first settles the world up to `clock.now()`.
     pub clock: Arc<dyn Clock>,
+    /// The clock of the caller (the operator), for a world whose `clock` runs faster than the
+    /// caller's, as in the playground and the end-to-end tests (sim time 20x real time, the operator
+    /// on real time). When set, GetMetricData moves each window by (sim now - caller now) before
+    /// evaluating it and moves the returned timestamps back, so a window ending at the caller's
+    /// now ends at the world's now and keeps its length. `None` (the default): windows are taken
+    /// as sim time, unchanged.
+    pub caller_clock: Option<Arc<dyn Clock>>,
     /// Delays of the dynamics.
     pub timings: Timings,
     /// Region of every resource (`eu-west-1` by default).
@@ -28,6 +35,7 @@ impl Default for SimConfig {
         SimConfig {
             seed: 1,
             clock: Arc::new(SystemClock),
+            caller_clock: None,
             timings: Timings::default(),
             region: "eu-west-1".to_string(),
             account_id: "123456789012".to_string(),
@@ -41,6 +49,10 @@ impl std::fmt::Debug for SimConfig {
         f.debug_struct("SimConfig")
             .field("seed", &self.seed)
             .field("clock_now", &self.clock.now())
+            .field(
+                "caller_clock_now",
+                &self.caller_clock.as_ref().map(|c| c.now()),
+            )
             .field("timings", &self.timings)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
@@ -58,11 +70,13 @@ impl SimConfig {
         }
     }
 
-    /// The playground's config: this clock (usually a [`crate::clock::ScaledClock`]) and the
-    /// short [`Timings::playground`] delays.
+    /// The playground's config: this clock (usually a [`crate::clock::ScaledClock`]), the
+    /// operator on the system clock as [`SimConfig::caller_clock`], and the short
+    /// [`Timings::playground`] delays.
     pub fn playground(clock: Arc<dyn Clock>) -> Self {
         SimConfig {
             clock,
+            caller_clock: Some(Arc::new(SystemClock)),
             timings: Timings::playground(),
             ..SimConfig::default()
         }
@@ -156,9 +170,18 @@ pub enum ImageBehaviour {
 }
 
 impl ImageBehaviour {
-    /// The behaviour of an image nobody configured: `Crash` when its name or tag contains `bad` or
-    /// `crash`, `Unhealthy` when it contains `unhealthy`, else `Healthy` (the registry host and
-    /// path are ignored, so `ghcr.io/acme/web:bad-1` crashes but `bad.example/web:1` does not).
+    /// The behaviour of an image nobody configured, from its name and tag (the last path segment,
+    /// case-insensitive), the first that applies:
+    ///
+    /// - containing `unhealthy`: [`ImageBehaviour::Unhealthy`];
+    /// - containing `bad` or `crash`: [`ImageBehaviour::Crash`];
+    /// - containing `5xx` or `errors`: half its requests answered with a 5xx
+    ///   ([`ImageBehaviour::Errors`] at 0.5);
+    /// - containing `slow`: a 2 s 99th percentile response time ([`ImageBehaviour::Slow`]);
+    /// - anything else: [`ImageBehaviour::Healthy`].
+    ///
+    /// The registry host and path are ignored, so `ghcr.io/acme/web:bad-1` crashes but
+    /// `bad.example/web:1` does not, and `web:2-5xx` errs but `errors.example/web:2` does not.
     pub fn by_convention(image: &str) -> ImageBehaviour {
         let last = image
             .rsplit('/')
@@ -169,6 +192,10 @@ impl ImageBehaviour {
             ImageBehaviour::Unhealthy
         } else if last.contains("bad") || last.contains("crash") {
             ImageBehaviour::Crash
+        } else if last.contains("5xx") || last.contains("errors") {
+            ImageBehaviour::Errors { rate: 0.5 }
+        } else if last.contains("slow") {
+            ImageBehaviour::Slow { p99_seconds: 2.0 }
         } else {
             ImageBehaviour::Healthy
         }

@@ -18,17 +18,25 @@
 //! - **ACM**: DNS validation records deterministic per domain; a certificate issues only once
 //!   every name's CNAME is INSYNC in a simulated public zone.
 //! - **CloudWatch**: AWS/ApplicationELB metrics that follow the rule weights and the images'
-//!   behaviour, and series scripted with [`AwsSim::script_metric`].
+//!   behaviour, series scripted with [`AwsSim::script_metric`], metric math expressions over them
+//!   in GetMetricData, and metric alarms ([`AwsSim::put_metric_alarm`]) that DescribeAlarms
+//!   evaluates from them. A caller on a slower clock than the world's
+//!   ([`SimConfig::caller_clock`], the operator beside a 20x playground) has its GetMetricData
+//!   windows moved to end at the world's now, and the answer's timestamps moved back.
 //! - **Faults** per service ([`Faults`]), seeded; **call counts** per operation ([`CallCounts`]).
 //!
 //! # Image behaviour convention
 //!
 //! An image behaves as set with [`AwsSim::set_image_behaviour`] (matched on the exact image
-//! string); otherwise by its name and tag (the part after the last `/`): containing `bad` or
-//! `crash` it crashes on start ([`ImageBehaviour::Crash`]), containing `unhealthy` it runs but
-//! fails health checks ([`ImageBehaviour::Unhealthy`]), anything else is
-//! [`ImageBehaviour::Healthy`]. So a playground user tries a failing rollout by editing the image
-//! in YAML alone, e.g. `nginx:bad` or `web:1.2-unhealthy`.
+//! string); otherwise by its name and tag (the part after the last `/`, case-insensitive), the
+//! first that applies: containing `unhealthy` it runs but fails health checks
+//! ([`ImageBehaviour::Unhealthy`]); containing `bad` or `crash` it crashes on start
+//! ([`ImageBehaviour::Crash`]); containing `5xx` or `errors` it answers half its requests with a
+//! 5xx ([`ImageBehaviour::Errors`]); containing `slow` its p99 response time is 2 s
+//! ([`ImageBehaviour::Slow`]); anything else is [`ImageBehaviour::Healthy`]. So a playground user
+//! tries a failing rollout by editing the image in YAML alone, e.g. `nginx:bad`,
+//! `web:1.2-unhealthy`, or, for a rollout that only CloudWatch analysis stops, `web:2-5xx` or
+//! `web:2-slow`.
 //!
 //! # Differences from AWS
 //!
@@ -70,27 +78,36 @@
 //!   algorithms. Validation is checked at every settle instead of ACM's periodic polling, and
 //!   issuance follows [`Timings::acm_issuance`] later. InUseBy lists load balancer ARNs (as ACM
 //!   does) and updates at once, without ACM's lag.
-//! - **CloudWatch**: only GetMetricData over the AWS/ApplicationELB metrics RequestCount,
-//!   HTTPCode_Target_2XX_Count, HTTPCode_Target_5XX_Count, HTTPCode_ELB_5XX_Count,
+//! - **CloudWatch**: only GetMetricData and DescribeAlarms, over the AWS/ApplicationELB metrics
+//!   RequestCount, HTTPCode_Target_2XX_Count, HTTPCode_Target_5XX_Count, HTTPCode_ELB_5XX_Count,
 //!   TargetResponseTime, HealthyHostCount and UnHealthyHostCount for the dimension sets
 //!   {TargetGroup, LoadBalancer} and {LoadBalancer} (as ALB publishes them: a query with
 //!   `TargetGroup` alone has no data), plus scripted series. Values are the expected values of a
 //!   steady request rate (no noise); latency is a log-normal per image; there is no ingestion
-//!   delay, no metric math, no pagination limits, and data never expires.
+//!   delay, no pagination limits, and data never expires. Metric math covers arithmetic and the
+//!   functions listed in `metric_math` (no arrays of series, METRICS(), SEARCH, IF or comparisons);
+//!   its error messages other than `Invalid syntax` are paraphrased. Alarms are metric alarms
+//!   with datapoints to alarm equal to their evaluation periods and missing data treated as
+//!   missing, evaluated whenever they are described (no actions, history, composite, anomaly
+//!   detection or expression alarms). One call is answered as AWS answers it: more than 500
+//!   queries or 100 alarm names are refused (the SDK adapter splits larger requests).
 //! - **Faults** are drawn per call from a generator per service; latency is a fixed real-time
 //!   sleep (not sim time). A lost response applies the call, then returns `Timeout`.
 
 mod acm;
+mod alarms;
 mod calls;
 mod cloudwatch;
 mod config;
 mod ecs;
 mod elbv2;
+mod metric_math;
 mod persist;
 mod route53;
 mod snapshot;
 mod world;
 
+pub use alarms::{ComparisonOperator, MetricAlarm};
 pub use calls::{CallCounts, OperationCount};
 pub use config::{Faults, ImageBehaviour, SimConfig, SimService, Timings};
 pub use snapshot::{
@@ -112,6 +129,8 @@ use world::{SimResult, World};
 pub struct AwsSim {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn Clock>,
+    /// The caller's clock, when it is not the world's ([`SimConfig::caller_clock`]).
+    caller_clock: Option<Arc<dyn Clock>>,
     /// Where the world is kept on disk, when it is.
     state: Option<Arc<StateFile>>,
 }
@@ -163,6 +182,7 @@ impl AwsSim {
         AwsSim {
             world: Arc::new(Mutex::new(world)),
             clock: config.clock,
+            caller_clock: config.caller_clock,
             state: None,
         }
     }
@@ -383,6 +403,19 @@ impl AwsSim {
         });
     }
 
+    /// Defines a metric alarm on the simulated account, as PutMetricAlarm does (an alarm of the
+    /// same name is replaced): DescribeAlarms evaluates it from the simulated metrics whenever it
+    /// is asked (see the module docs). Fails as PutMetricAlarm's validation does (a statistic,
+    /// period or name CloudWatch would refuse). It is kept with the world on disk.
+    pub fn put_metric_alarm(&self, alarm: MetricAlarm) -> AwsResult<()> {
+        let mut world = self.settled();
+        world
+            .cw_put_metric_alarm(alarm)
+            .map_err(|f| f.into_error(SimService::CloudWatch, "PutMetricAlarm"))?;
+        self.persist(&world);
+        Ok(())
+    }
+
     /// Calls per (service, operation) since the start or the last [`AwsSim::reset_calls`].
     pub fn calls(&self) -> CallCounts {
         self.lock().calls.snapshot()
@@ -474,6 +507,7 @@ impl AwsSim {
             AwsSim {
                 world: Arc::new(Mutex::new(world)),
                 clock: Arc::new(crate::clock::ManualClock::new(now)),
+                caller_clock: None,
                 state: None,
             }
         }))
@@ -497,6 +531,8 @@ impl AwsSim {
                 let sim = AwsSim {
                     world: Arc::new(Mutex::new(world)),
                     clock,
+                    // The operator beside a playground keeps real time (see SimConfig::playground).
+                    caller_clock: Some(Arc::new(crate::clock::SystemClock)),
                     state: None,
                 };
                 // The setup finds what it made the first time and returns it.
@@ -506,9 +542,8 @@ impl AwsSim {
             None => {
                 let clock: Arc<dyn Clock> = Arc::new(crate::clock::ScaledClock::new(speed));
                 let (sim, defaults) = AwsSim::playground(SimConfig {
-                    clock,
                     timings,
-                    ..SimConfig::default()
+                    ..SimConfig::playground(clock)
                 });
                 Ok((sim.keep(file), defaults, false))
             }

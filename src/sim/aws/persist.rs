@@ -1,11 +1,13 @@
 //! The simulated world on disk, for `cygni run --aws-backend sim --sim-state DIR` and the
 //! playground: the whole world as one JSON file, written atomically (to a temporary file, then
 //! renamed) after every call, and read back at start, so an operator killed with `kill -9` and
-//! started again meets the AWS it left. Scripted CloudWatch series are closures and are not kept.
+//! started again meets the AWS it left. Scripted CloudWatch series are closures and are not kept;
+//! metric alarms are.
 //!
 //! The world keeps moving while nobody runs: a world read back is advanced by the wall-clock time
 //! that passed since it was written, times the speed it runs at.
 
+use super::alarms::MetricAlarm;
 use super::calls::{CallLog, FaultState, OperationCount};
 use super::cloudwatch::{Flow, MetricsState, Timeline};
 use super::config::{Faults, ImageBehaviour, SimService, Timings};
@@ -43,6 +45,9 @@ pub(crate) struct Persisted {
     acm: AcmState,
     flows: FlowTimelines,
     unserved: BTreeMap<String, Timeline<f64>>,
+    /// Metric alarms (absent from files written before alarms were simulated).
+    #[serde(default)]
+    alarms: Vec<MetricAlarm>,
     faults: BTreeMap<SimService, Faults>,
     calls: Vec<(SimService, String, OperationCount)>,
 }
@@ -72,6 +77,7 @@ impl Persisted {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             unserved: world.metrics.unserved.clone(),
+            alarms: world.metrics.alarms.values().cloned().collect(),
             faults: world
                 .faults
                 .iter()
@@ -114,6 +120,11 @@ impl Persisted {
                 flows: self.flows.into_iter().collect(),
                 unserved: self.unserved,
                 scripted: Vec::new(),
+                alarms: self
+                    .alarms
+                    .into_iter()
+                    .map(|a| (a.name.clone(), a))
+                    .collect(),
             },
             faults,
             calls: CallLog::restore(self.calls),

@@ -1,0 +1,245 @@
+//! The webhook provider: one HTTP request per measurement, `GET` or `POST` (with a JSON
+//! description of the rollout), headers written in the manifest or read from Secrets, a timeout,
+//! redirects never followed, and answers read up to [`MAX_BODY`] bytes. A 2xx answer passes
+//! unless the metric has a `successCondition`, then the number at `valueField` is judged.
+//! Header values from Secrets, and query strings of URLs, never reach status, Events or logs.
+
+use super::{Observation, Read};
+use crate::api::strategy::{WebhookMethod, WebhookMetric};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use std::time::Duration;
+
+/// The most of an answer that is read.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Webhook measurements.
+pub struct WebhookProvider {
+    client: kube::Client,
+    http: reqwest::Client,
+}
+
+impl WebhookProvider {
+    /// The provider; Secrets named by headers are read with `client`.
+    pub fn new(client: kube::Client) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cygni/", env!("CARGO_PKG_VERSION"), " analysis"))
+            .build()
+            .unwrap_or_default();
+        WebhookProvider { client, http }
+    }
+
+    /// One observation per read, in order; the requests run at the same time.
+    pub async fn measure(&self, reads: &[Read<'_>]) -> Vec<Observation> {
+        futures::future::join_all(reads.iter().map(|r| self.one(r))).await
+    }
+
+    async fn one(&self, read: &Read<'_>) -> Observation {
+        let Some(hook) = read.metric.webhook.as_ref() else {
+            return Observation::Error("not a webhook metric".to_string());
+        };
+        let shown = shown_url(&hook.url);
+        let mut request = match hook.method {
+            WebhookMethod::Get => self.http.get(&hook.url),
+            WebhookMethod::Post => self.http.post(&hook.url).json(&serde_json::json!({
+                "namespace": read.subject.namespace,
+                "app": read.subject.app,
+                "revision": read.subject.revision,
+                "stableRevision": read.subject.stable_revision,
+                "metric": read.metric.name,
+            })),
+        };
+        for header in &hook.headers {
+            let value = match self.header_value(&read.subject.namespace, header).await {
+                Ok(value) => value,
+                Err(why) => return Observation::Error(why),
+            };
+            request = request.header(&header.name, value);
+        }
+        let timeout = Duration::from_secs(u64::try_from(hook.timeout_seconds.max(1)).unwrap_or(10));
+        let response = match request.timeout(timeout).send().await {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() => return timed_out(&shown, timeout),
+            Err(e) => {
+                return Observation::Error(format!(
+                    "cannot reach {shown}: {}",
+                    crate::controller::root_cause(&e.without_url())
+                ));
+            }
+        };
+        let status = response.status();
+        let body = match read_bounded(response).await {
+            Ok(body) => body,
+            Err(e) if e.is_timeout() => return timed_out(&shown, timeout),
+            Err(e) => {
+                return Observation::Error(format!(
+                    "{shown} broke off its answer: {}",
+                    crate::controller::root_cause(&e.without_url())
+                ));
+            }
+        };
+        judge_answer(
+            read.metric.success_condition.is_some(),
+            hook,
+            status,
+            &body,
+            &shown,
+        )
+    }
+
+    async fn header_value(
+        &self,
+        namespace: &str,
+        header: &crate::api::strategy::WebhookHeader,
+    ) -> Result<String, String> {
+        if let Some(value) = &header.value {
+            return Ok(value.clone());
+        }
+        let Some(source) = &header.value_from else {
+            return Err(format!("header {} has no value", header.name));
+        };
+        let r = &source.secret_key_ref;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = secrets.get_opt(&r.name).await.map_err(|e| {
+            format!(
+                "header {}: cannot read Secret {}: {}",
+                header.name,
+                r.name,
+                crate::controller::describe_kube(&e)
+            )
+        })?;
+        let secret = secret.ok_or_else(|| {
+            format!(
+                "header {}: Secret {} does not exist in namespace {namespace}",
+                header.name, r.name
+            )
+        })?;
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&r.key))
+            .map(|b| b.0.clone())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(&r.key))
+                    .map(|s| s.as_bytes().to_vec())
+            })
+            .ok_or_else(|| {
+                format!(
+                    "header {}: Secret {} has no key {}",
+                    header.name, r.name, r.key
+                )
+            })?;
+        String::from_utf8(bytes)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|_| {
+                format!(
+                    "header {}: key {} of Secret {} is not text",
+                    header.name, r.key, r.name
+                )
+            })
+    }
+}
+
+fn timed_out(shown: &str, timeout: Duration) -> Observation {
+    Observation::Verdict {
+        passed: false,
+        value: None,
+        detail: format!("{shown} did not answer within {}s", timeout.as_secs()),
+    }
+}
+
+/// Reads at most [`MAX_BODY`] bytes (and one more, to know it was cut).
+async fn read_bounded(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY + 1 - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() > MAX_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// The URL as status and Events show it: without its query string or credentials, which may
+/// hold secrets.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "the webhook URL".to_string(),
+    }
+}
+
+/// What an answer says.
+fn judge_answer(
+    has_condition: bool,
+    hook: &WebhookMetric,
+    status: reqwest::StatusCode,
+    body: &[u8],
+    shown: &str,
+) -> Observation {
+    let code = status.as_u16();
+    if status.is_redirection() {
+        return Observation::Verdict {
+            passed: false,
+            value: None,
+            detail: format!("{shown} answered HTTP {code}, a redirect, which is not followed"),
+        };
+    }
+    if !status.is_success() {
+        return Observation::Verdict {
+            passed: false,
+            value: None,
+            detail: format!("{shown} answered HTTP {code}"),
+        };
+    }
+    if !has_condition {
+        return Observation::Verdict {
+            passed: true,
+            value: None,
+            detail: format!("{shown} answered HTTP {code}"),
+        };
+    }
+    if body.len() > MAX_BODY {
+        return Observation::Inconclusive(format!(
+            "{shown} answered more than {} KiB; the value cannot be read",
+            MAX_BODY / 1024
+        ));
+    }
+    let field = &hook.value_field;
+    let value = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| json.get(field).cloned());
+    match value.as_ref().and_then(serde_json::Value::as_f64) {
+        Some(value) => Observation::Value {
+            value,
+            detail: format!("`{field}` of {shown}"),
+        },
+        None => Observation::Inconclusive(format!(
+            "{shown} answered HTTP {code} without a number at `{field}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_query_or_credentials() {
+        assert_eq!(
+            shown_url("https://user:pw@checks.example/v1/score?token=s3cret"),
+            "https://checks.example/v1/score"
+        );
+    }
+}
