@@ -62,7 +62,7 @@ pub fn start(name: &str, step_index: Option<i32>, now: jiff::Timestamp) -> Metri
 /// is done once it passed, failed or is inconclusive; a background metric measures until it
 /// fails (an inconclusive one keeps measuring and recovers with a conclusive answer).
 pub fn next_due(record: &MetricResult, metric: &Metric) -> Option<jiff::Timestamp> {
-    let done = if metric.background {
+    let done = if background(record, metric) {
         record.phase == AnalysisPhase::Failed
     } else {
         record.phase != AnalysisPhase::Running
@@ -82,6 +82,12 @@ pub fn next_due(record: &MetricResult, metric: &Metric) -> Option<jiff::Timestam
     };
     last.checked_add(jiff::SignedDuration::try_from(wait).ok()?)
         .ok()
+}
+
+/// Whether the record is of the metric running in the background (not of a step that names it:
+/// a background metric may also be named by steps, and there it is a step metric).
+fn background(record: &MetricResult, metric: &Metric) -> bool {
+    metric.background && record.step_index.is_none()
 }
 
 /// The metric's interval between measurements.
@@ -227,7 +233,7 @@ pub fn record(
         AnalysisPhase::Failed
     } else if outcome == MeasurementOutcome::Inconclusive {
         AnalysisPhase::Inconclusive
-    } else if !metric.background && record.count >= metric.count {
+    } else if !background(record, metric) && record.count >= metric.count {
         AnalysisPhase::Successful
     } else if outcome == MeasurementOutcome::Error {
         record.phase
@@ -444,6 +450,16 @@ mod tests {
         assert_eq!(r.phase, AnalysisPhase::Running);
         record(&mut r, &m, value(0.9), at(120));
         assert_eq!(r.phase, AnalysisPhase::Failed);
+        assert_eq!(next_due(&r, &m), None);
+    }
+
+    #[test]
+    fn a_background_metric_named_by_a_step_is_a_step_metric_there() {
+        let mut m = metric(1, 0, 0.05);
+        m.background = true;
+        let mut r = start("error-rate", Some(1), at(0));
+        record(&mut r, &m, value(0.0), at(30));
+        assert_eq!(r.phase, AnalysisPhase::Successful);
         assert_eq!(next_due(&r, &m), None);
     }
 

@@ -128,7 +128,9 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
                     .step_index
                     .map_or("background".to_string(), |s| format!("step {}", s + 1));
                 let measured = match metric {
-                    Some(m) if !m.background => format!("{}/{}", result.count, m.count),
+                    Some(m) if result.step_index.is_some() => {
+                        format!("{}/{}", result.count, m.count)
+                    }
                     _ => result.count.to_string(),
                 };
                 let last = match (result.last_value, &result.last_measured_at) {
