@@ -394,6 +394,27 @@ async fn the_initial_namespaces_exist_and_namespaces_can_be_created() {
 }
 
 #[tokio::test]
+async fn a_secrets_string_data_is_stored_as_data_and_its_type_defaults_to_opaque() {
+    let cluster = Cluster::start().await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "default");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "token"},
+        "data": {"a": "b2xk", "b": "a2VwdA=="},
+        "stringData": {"a": "new value"},
+    }))
+    .expect("secret");
+    let created = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    assert_eq!(created.string_data, None);
+    assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    let data = created.data.expect("data");
+    assert_eq!(data["a"].0, b"new value");
+    assert_eq!(data["b"].0, b"kept");
+}
+
+#[tokio::test]
 async fn config_maps_secrets_and_leases_are_stored() {
     let cluster = Cluster::start().await;
     let cm = cluster

@@ -77,11 +77,15 @@ async fn a_canary_answering_5xx_fails_its_first_analysis_and_traffic_returns_to_
         .as_ref()
         .and_then(|s| s.message.clone())
         .unwrap_or_default();
+    // Half of the canary's requests answer 5xx; the window holds a few hundred of them.
+    let measured = errors.last_value.expect("a value");
+    assert!((0.35..=0.65).contains(&measured), "{errors:?}");
+    let value = cygni::analysis::judge::number(measured);
     assert!(
-        message.starts_with("analysis failed: error-rate measured 0.5"),
+        message.starts_with(&format!("analysis failed: error-rate measured {value} (")),
         "{message}"
     );
-    assert!(message.contains("above max 0.05"), "{message}");
+    assert!(message.contains("requests answered 5xx in the last 2m), above max 0.05; all traffic returns to revision 1"), "{message}");
     let app = env
         .wait_app("web", "Degraded by the analysis", |a| {
             condition(a, conditions::DEGRADED).is_some_and(|(_, r)| r == "AnalysisFailed")
@@ -108,7 +112,7 @@ async fn a_canary_answering_5xx_fails_its_first_analysis_and_traffic_returns_to_
         .and_then(|e| e.note.clone())
         .unwrap_or_default();
     assert!(
-        note.starts_with("revision 2: error-rate measured 0.5"),
+        note.starts_with(&format!("revision 2: error-rate measured {value} (")),
         "{note}"
     );
     let metrics = env.metrics();
@@ -121,7 +125,9 @@ async fn a_canary_answering_5xx_fails_its_first_analysis_and_traffic_returns_to_
     let (ok, out, err) = env.cygni(&["status", "web"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("error-rate           step 2     Failed       1/3       1       0.5 at"),
+        out.contains(&format!(
+            "error-rate           step 2     Failed       1/3       1       {value} at"
+        )),
         "{out}"
     );
     env.stop().await;

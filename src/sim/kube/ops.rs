@@ -880,6 +880,9 @@ fn write(
 
 /// Server-filled fields of built-in kinds.
 fn builtin_strategy(resource: &ResourceType, old: Option<&Value>, new: &mut Value) {
+    if resource.store == "secrets" {
+        secret_strategy(new);
+    }
     if resource.store == NAMESPACE_STORE {
         let name = meta_str(new, "name").unwrap_or_default().to_string();
         let meta = metadata_mut(new);
@@ -891,6 +894,28 @@ fn builtin_strategy(resource: &ResourceType, old: Option<&Value>, new: &mut Valu
             new["spec"] = json!({"finalizers": ["kubernetes"]});
             new["status"] = json!({"phase": "Active"});
         }
+    }
+}
+
+/// A Secret as the API server keeps it: `stringData` written into `data` (base64, a key in both
+/// takes the `stringData` value) and dropped, and `type` defaulted to `Opaque`.
+fn secret_strategy(secret: &mut Value) {
+    if let Some(Value::Object(plain)) = secret.as_object_mut().and_then(|o| o.remove("stringData"))
+    {
+        let data = secret
+            .as_object_mut()
+            .map(|o| o.entry("data").or_insert_with(|| json!({})));
+        if let Some(Value::Object(data)) = data {
+            for (key, value) in plain {
+                let bytes = value.as_str().unwrap_or_default().as_bytes().to_vec();
+                let encoded =
+                    serde_json::to_value(k8s_openapi::ByteString(bytes)).unwrap_or(Value::Null);
+                data.insert(key, encoded);
+            }
+        }
+    }
+    if secret.get("type").is_none_or(Value::is_null) {
+        secret["type"] = json!("Opaque");
     }
 }
 
