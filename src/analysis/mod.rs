@@ -265,10 +265,14 @@ fn notice(metric: &Metric, before: AnalysisPhase, after: &MetricResult) -> Optio
         ),
         AnalysisPhase::Running => return None,
     };
+    // The same metric may run in the background and in a step: each says which it is.
+    let place = after
+        .step_index
+        .map_or("background".to_string(), |i| format!("step {}", i + 1));
     Some(Notice {
         warning,
         reason,
-        message,
+        message: format!("{place}: {message}"),
     })
 }
 

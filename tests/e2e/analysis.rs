@@ -112,7 +112,9 @@ async fn a_canary_answering_5xx_fails_its_first_analysis_and_traffic_returns_to_
         .and_then(|e| e.note.clone())
         .unwrap_or_default();
     assert!(
-        note.starts_with(&format!("revision 2: error-rate measured {value} (")),
+        note.starts_with(&format!(
+            "revision 2: step 2: error-rate measured {value} ("
+        )),
         "{note}"
     );
     let metrics = env.metrics();
