@@ -234,12 +234,222 @@ fn judge_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::Subject;
+    use crate::api::strategy::Metric;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn urls_are_shown_without_their_query_or_credentials() {
         assert_eq!(
             shown_url("https://user:pw@checks.example/v1/score?token=s3cret"),
             "https://checks.example/v1/score"
+        );
+    }
+
+    /// A server on a free local port that answers every request with `response` after `delay`,
+    /// and hands each request it read to the test.
+    async fn serve(
+        response: &'static str,
+        delay: Duration,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/check?key=secret-in-query",
+            listener.local_addr().expect("addr")
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
+                    tokio::time::sleep(delay).await;
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn leak(text: String) -> &'static str {
+        Box::leak(text.into_boxed_str())
+    }
+
+    fn metric(url: &str, extra: serde_json::Value) -> Metric {
+        let mut metric = serde_json::json!({
+            "name": "smoke",
+            "webhook": {"url": url, "timeoutSeconds": 1},
+        });
+        if let (Some(m), Some(extra)) = (metric.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                if k == "webhook" {
+                    if let (Some(w), Some(v)) = (m["webhook"].as_object_mut(), v.as_object()) {
+                        w.extend(v.clone());
+                    }
+                } else {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        serde_json::from_value(metric).expect("metric")
+    }
+
+    fn provider() -> WebhookProvider {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        WebhookProvider::new(kube::Client::try_from(config).expect("client"))
+    }
+
+    async fn measure(metric: &Metric) -> Observation {
+        let subject = Subject {
+            namespace: "shop".to_string(),
+            app: "web".to_string(),
+            revision: 3,
+            stable_revision: Some(2),
+            ..Subject::default()
+        };
+        let now = jiff::Timestamp::now();
+        let read = Read {
+            metric,
+            subject: &subject,
+            window: (now, now),
+        };
+        provider().measure(&[read]).await.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_2xx_passes_without_a_condition_and_the_url_is_shown_without_its_query() {
+        let (url, mut requests) = serve(leak(ok("{}")), Duration::ZERO).await;
+        let seen = measure(&metric(&url, serde_json::json!({}))).await;
+        let Observation::Verdict { passed, detail, .. } = seen else {
+            panic!("{seen:?}")
+        };
+        assert!(passed);
+        assert!(detail.ends_with("/check answered HTTP 200"), "{detail}");
+        let request = requests.recv().await.expect("a request");
+        assert!(
+            request.starts_with("GET /check?key=secret-in-query HTTP/1.1"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_describes_the_rollout_and_carries_the_headers() {
+        let (url, mut requests) = serve(leak(ok(r#"{"score": 0.97}"#)), Duration::ZERO).await;
+        let m = metric(
+            &url,
+            serde_json::json!({
+                "successCondition": {"min": 0.95},
+                "webhook": {"method": "POST", "valueField": "score",
+                            "headers": [{"name": "X-Team", "value": "payments"}]},
+            }),
+        );
+        let seen = measure(&m).await;
+        assert!(
+            matches!(seen, Observation::Value { value, .. } if value == 0.97),
+            "{seen:?}"
+        );
+        let request = requests
+            .recv()
+            .await
+            .expect("a request")
+            .to_ascii_lowercase();
+        assert!(request.starts_with("post /check"), "{request}");
+        assert!(request.contains("x-team: payments"), "{request}");
+        assert!(
+            request.contains(r#"{"app":"web","metric":"smoke","namespace":"shop","revision":3,"stablerevision":2}"#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_other_than_2xx_fails() {
+        let (url, _) = serve(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            Duration::ZERO,
+        )
+        .await;
+        let seen = measure(&metric(&url, serde_json::json!({}))).await;
+        let Observation::Verdict { passed, detail, .. } = seen else {
+            panic!("{seen:?}")
+        };
+        assert!(!passed);
+        assert!(detail.ends_with("answered HTTP 503"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_and_fails() {
+        let (url, mut requests) = serve(
+            "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            Duration::ZERO,
+        )
+        .await;
+        let seen = measure(&metric(&url, serde_json::json!({}))).await;
+        let Observation::Verdict { passed, detail, .. } = seen else {
+            panic!("{seen:?}")
+        };
+        assert!(!passed);
+        assert!(
+            detail.contains("HTTP 302, a redirect, which is not followed"),
+            "{detail}"
+        );
+        requests.recv().await.expect("the first request");
+    }
+
+    #[tokio::test]
+    async fn no_answer_within_the_timeout_fails() {
+        let (url, _) = serve(leak(ok("{}")), Duration::from_secs(3)).await;
+        let seen = measure(&metric(&url, serde_json::json!({}))).await;
+        let Observation::Verdict { passed, detail, .. } = seen else {
+            panic!("{seen:?}")
+        };
+        assert!(!passed);
+        assert!(detail.ends_with("did not answer within 1s"), "{detail}");
+        assert!(!detail.contains("secret-in-query"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_beyond_the_bound_is_not_read_for_a_value() {
+        let body = format!(r#"{{"value": 1, "pad": "{}"}}"#, "x".repeat(MAX_BODY));
+        let (url, _) = serve(leak(ok(&body)), Duration::ZERO).await;
+        let m = metric(&url, serde_json::json!({"successCondition": {"max": 2}}));
+        let seen = measure(&m).await;
+        assert!(
+            matches!(&seen, Observation::Inconclusive(why) if why.contains("more than 64 KiB")),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_the_value_is_inconclusive() {
+        let (url, _) = serve(leak(ok(r#"{"other": 1}"#)), Duration::ZERO).await;
+        let m = metric(&url, serde_json::json!({"successCondition": {"max": 2}}));
+        let seen = measure(&m).await;
+        assert!(
+            matches!(&seen, Observation::Inconclusive(why) if why.contains("without a number at `value`")),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_cannot_be_reached_is_a_provider_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/check", listener.local_addr().expect("addr"));
+        drop(listener);
+        let seen = measure(&metric(&url, serde_json::json!({}))).await;
+        assert!(
+            matches!(&seen, Observation::Error(why) if why.starts_with("cannot reach http://127.0.0.1:")),
+            "{seen:?}"
         );
     }
 }

@@ -418,3 +418,65 @@ async fn a_restart_in_the_middle_of_an_analysis_keeps_the_measurements_taken() {
     }
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_is_measured_before_and_after_its_switch_and_switches_back_on_failure() {
+    let env = Env::start().await;
+    let spec = serde_json::json!({
+        "container": {"image": "nginx:1.27", "port": 80},
+        "replicas": 2,
+        "strategy": {"blueGreen": {
+            "autoPromotionSeconds": 0,
+            "scaleDownDelaySeconds": 30,
+            "prePromotionAnalysis": {"metrics": ["latency"]},
+            "postPromotionAnalysis": {"metrics": ["error-rate"]},
+        }},
+        "analysis": {"metrics": [latency(1), error_rate(1)]},
+    });
+    env.apply_app("web", spec).await;
+    let app = env.wait_app("web", "Ready", stable_at(1)).await;
+    let id = env.identity(&app);
+
+    // A healthy revision passes both, measured on the preview listener and then in production.
+    env.set_image("web", "nginx:1.28").await;
+    let done = env.wait_phase("web-2", DeploymentPhase::Succeeded).await;
+    let records = &done.status.as_ref().expect("status").analysis;
+    let pre = records.iter().find(|r| r.name == "latency").expect("pre");
+    let post = records
+        .iter()
+        .find(|r| r.name == "error-rate")
+        .expect("post");
+    assert_eq!(pre.phase, AnalysisPhase::Successful, "{pre:?}");
+    assert_eq!(post.phase, AnalysisPhase::Successful, "{post:?}");
+    assert!(pre.step_index < post.step_index);
+    env.wait_app("web", "stable at revision 2", stable_at(2))
+        .await;
+
+    // An image answering 5xx passes the latency check before the switch and fails after it:
+    // traffic switches back to revision 2, which kept its full size.
+    env.set_image("web", "nginx:5xx").await;
+    let failed = env.wait_phase("web-3", DeploymentPhase::Failed).await;
+    let post = record(&failed, "error-rate");
+    assert_eq!(post.phase, AnalysisPhase::Failed, "{post:?}");
+    let pre = record(&failed, "latency");
+    assert_eq!(pre.phase, AnalysisPhase::Successful, "{pre:?}");
+    let app = env
+        .wait_app("web", "back on revision 2", |a| {
+            condition(a, conditions::READY).is_some_and(|(_, r)| r == "AnalysisFailed")
+        })
+        .await;
+    let stable_slot = app
+        .status
+        .as_ref()
+        .and_then(|s| s.active_slot)
+        .expect("active slot");
+    env.watch_slots(&id, "web-3", "all traffic back on revision 2", |_| {
+        let s = sample(&env.aws.snapshot(), &id);
+        match stable_slot {
+            cygni::api::app::SlotName::A => s.weights == (100, 0) && s.desired == (2, 0),
+            cygni::api::app::SlotName::B => s.weights == (0, 100) && s.desired == (0, 2),
+        }
+    })
+    .await;
+    env.stop().await;
+}
