@@ -480,3 +480,50 @@ async fn a_blue_green_is_measured_before_and_after_its_switch_and_switches_back_
     .await;
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_fails_when_the_alarm_it_reads_goes_off() {
+    let env = Env::start().await;
+    let steps = serde_json::json!([{"setWeight": 20}, {"analysis": {"metrics": ["alarm"]}}]);
+    let alarm = serde_json::json!({
+        "name": "alarm", "intervalSeconds": 10, "count": 2,
+        "cloudWatch": {"alarmName": "web-5xx"},
+    });
+    env.apply_app(
+        "web",
+        analysed("nginx:1.27", steps, serde_json::json!([alarm])),
+    )
+    .await;
+    let app = env.wait_app("web", "Ready", stable_at(1)).await;
+    // The alarm watches the load balancer's target 5xx, which only the new image answers.
+    let rule = app
+        .status
+        .as_ref()
+        .and_then(|s| s.listener_rule_arn.clone())
+        .expect("rule");
+    let path = rule.split_once(":listener-rule/").expect("a rule ARN").1;
+    let load_balancer = path.split('/').take(3).collect::<Vec<_>>().join("/");
+    env.aws
+        .put_metric_alarm(cygni::sim::aws::MetricAlarm {
+            name: "web-5xx".to_string(),
+            namespace: "AWS/ApplicationELB".to_string(),
+            metric_name: "HTTPCode_Target_5XX_Count".to_string(),
+            dimensions: vec![("LoadBalancer".to_string(), load_balancer)],
+            statistic: "Sum".to_string(),
+            period_seconds: 60,
+            evaluation_periods: 1,
+            threshold: 5.0,
+            comparison: cygni::sim::aws::ComparisonOperator::GreaterThanThreshold,
+        })
+        .expect("alarm created");
+    env.set_image("web", "nginx:5xx").await;
+    let failed = env.wait_phase("web-2", DeploymentPhase::Failed).await;
+    let r = record(&failed, "alarm");
+    assert_eq!(r.phase, AnalysisPhase::Failed, "{r:?}");
+    let why = r.message.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("alarm: alarm web-5xx is in ALARM (Threshold Crossed"),
+        "{why}"
+    );
+    env.stop().await;
+}
