@@ -88,36 +88,28 @@ async fn apply(
     // same transition again after its restart, and the Event, named after what it says, is
     // found instead of made twice. Announced after, it could be lost.
     if let Some(app) = &app {
-        for notice in notices {
+        for notice in &notices {
             ctx.metrics.analysis_verdict(notice.reason);
-            ctx.announce(
-                &app.object_ref(&()),
-                Notice {
-                    type_: if notice.warning {
-                        EventType::Warning
-                    } else {
-                        EventType::Normal
-                    },
-                    reason: notice.reason,
-                    action: "Analysis",
-                    note: revision_note(deployment.spec.revision, &notice.message),
-                    related: Some(deployment.object_ref(&())),
-                },
-            )
-            .await;
         }
-        for announcement in decision.announcements {
+        let analysis = notices
+            .into_iter()
+            .map(|n| (n.warning, n.reason, "Analysis", n.message));
+        let rollout = decision
+            .announcements
+            .into_iter()
+            .map(|a| (a.warning, a.reason, "Rollout", a.message));
+        for (warning, reason, action, message) in analysis.chain(rollout) {
             ctx.announce(
                 &app.object_ref(&()),
                 Notice {
-                    type_: if announcement.warning {
+                    type_: if warning {
                         EventType::Warning
                     } else {
                         EventType::Normal
                     },
-                    reason: announcement.reason,
-                    action: "Rollout",
-                    note: revision_note(deployment.spec.revision, &announcement.message),
+                    reason,
+                    action,
+                    note: revision_note(deployment.spec.revision, &message),
                     related: Some(deployment.object_ref(&())),
                 },
             )

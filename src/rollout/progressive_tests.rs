@@ -73,16 +73,7 @@ impl Rollout {
         verdict: Option<(usize, &Verdict)>,
         now: jiff::Timestamp,
     ) -> Decision {
-        decide(&Inputs {
-            spec: &self.spec,
-            steps: &self.steps,
-            progress_deadline: DEADLINE,
-            status,
-            app,
-            verdict,
-            background: None,
-            now,
-        })
+        self.decide_all(status, app, verdict, None, now)
     }
 
     fn decide_background(
@@ -92,14 +83,25 @@ impl Rollout {
         background: &Verdict,
         now: jiff::Timestamp,
     ) -> Decision {
+        self.decide_all(status, Some(app), None, Some(background), now)
+    }
+
+    fn decide_all(
+        &self,
+        status: &DeploymentStatus,
+        app: Option<&AppView>,
+        verdict: Option<(usize, &Verdict)>,
+        background: Option<&Verdict>,
+        now: jiff::Timestamp,
+    ) -> Decision {
         decide(&Inputs {
             spec: &self.spec,
             steps: &self.steps,
             progress_deadline: DEADLINE,
             status,
-            app: Some(app),
-            verdict: None,
-            background: Some(background),
+            app,
+            verdict,
+            background,
             now,
         })
     }
