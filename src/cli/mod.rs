@@ -338,22 +338,30 @@ impl Session {
         let label = format!("{}/{} {step}", index + 1, rollout.len());
         // A rollout held by an inconclusive background metric is paused at any kind of step.
         let held = status.phase == DeploymentPhase::Paused && !d.spec.paused;
-        match step {
+        let waits = matches!(
+            step,
             RolloutStep::Pause(_)
-            | RolloutStep::AwaitPromotion(_)
-            | RolloutStep::Analysis { .. }
-            | RolloutStep::ScaleDownDelay(_) => {}
-            _ if held => {}
-            _ => bail!(
+                | RolloutStep::AwaitPromotion(_)
+                | RolloutStep::Analysis { .. }
+                | RolloutStep::ScaleDownDelay(_)
+        );
+        if !waits && !held {
+            bail!(
                 "nothing to promote: {name} is at {label}, which completes once AWS confirms it; use --full to skip to all traffic"
-            ),
+            );
         }
         if d.spec.promote_step == status.current_step_index {
             return Ok(format!("{name} is already promoted past {label}"));
         }
         self.patch_deployment(&name, serde_json::json!({"promoteStep": index}))
             .await?;
-        Ok(format!("promoted {name}: step {label} is complete"))
+        if waits {
+            Ok(format!("promoted {name}: step {label} is complete"))
+        } else {
+            Ok(format!(
+                "promoted {name}: step {label} goes on despite the inconclusive background analysis"
+            ))
+        }
     }
 
     async fn abort(&self) -> anyhow::Result<String> {
