@@ -416,7 +416,11 @@ fn chunks(data: &[Numbered]) -> Vec<Vec<&Numbered>> {
     out
 }
 
-/// The datapoints of `id` within `window`, newest first.
+/// How far before a window a datapoint's timestamp may be and still count: a minute bucket is
+/// stamped with its start, so the bucket a window starts in counts when most of it is inside.
+const BUCKET_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+/// The datapoints of `id` within `window` (see [`BUCKET_SLACK`]), newest first.
 fn points(
     series: &HashMap<String, MetricSeries>,
     id: &str,
@@ -428,7 +432,9 @@ fn points(
             s.values
                 .iter()
                 .zip(&s.timestamps)
-                .filter(|(_, t)| **t >= window.0 && **t < window.1)
+                .filter(|(_, t)| {
+                    t.checked_add(BUCKET_SLACK).is_ok_and(|t| t >= window.0) && **t < window.1
+                })
                 .map(|(v, _)| *v)
                 .collect()
         })
@@ -704,6 +710,38 @@ mod tests {
         }
         assert_eq!(cw.calls.lock().unwrap().len(), 1, "40 rollouts, one call");
         assert_eq!(cw.calls.lock().unwrap()[0].len(), 80);
+    }
+
+    #[tokio::test]
+    async fn a_minute_counts_when_most_of_it_is_inside_the_window() {
+        let cw = Arc::new(Canned::default());
+        let provider = CloudWatchProvider::new(cw);
+        let subject = subject();
+        let errors = metric(serde_json::json!({"preset": "ErrorRate"}));
+        // Minutes stamped -60 and -120: the one from -120 has 20 s inside (-80, 0), not counted;
+        // from (-100, 0) it has 40 s inside, counted.
+        let short = provider
+            .measure(&[Read {
+                metric: &errors,
+                subject: &subject,
+                window: (at(-80), at(0)),
+            }])
+            .await;
+        let long = provider
+            .measure(&[Read {
+                metric: &errors,
+                subject: &subject,
+                window: (at(-100), at(0)),
+            }])
+            .await;
+        assert!(
+            matches!(&short[0], Observation::Value { detail, .. } if detail.starts_with("30 of 100 requests")),
+            "{short:?}"
+        );
+        assert!(
+            matches!(&long[0], Observation::Value { detail, .. } if detail.starts_with("60 of 240 requests")),
+            "{long:?}"
+        );
     }
 
     #[tokio::test]
