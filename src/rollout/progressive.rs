@@ -252,6 +252,11 @@ impl Run<'_, '_> {
             let message = format!("starts its {} steps", self.inputs.steps.len());
             self.announce(false, "RolloutStarted", message);
         }
+        // A failed background metric ends the rollout even while a user holds it.
+        if let Some(Verdict::Failed(why)) = self.inputs.background {
+            self.fail(format!("analysis failed: {why}"));
+            return;
+        }
         if spec.paused {
             self.hold_for_user();
             return;
@@ -273,16 +278,11 @@ impl Run<'_, '_> {
             self.fail(reason);
             return;
         }
-        match self.inputs.background {
-            Some(Verdict::Failed(why)) => {
-                self.fail(format!("analysis failed: {why}"));
-                return;
-            }
-            Some(Verdict::Inconclusive(why)) if !self.promoted(self.index()) => {
-                self.hold_for_background(why);
-                return;
-            }
-            _ => {}
+        if let Some(Verdict::Inconclusive(why)) = self.inputs.background
+            && !self.promoted(self.index())
+        {
+            self.hold_for_background(why);
+            return;
         }
         self.walk(app);
     }

@@ -388,6 +388,19 @@ fn a_failed_background_metric_returns_all_traffic_to_stable_at_any_step() {
 }
 
 #[test]
+fn a_failed_background_metric_fails_the_rollout_even_while_a_user_holds_it() {
+    let mut rollout = Rollout::canary(serde_json::json!([{"setWeight": 20}, {"setWeight": 50}]));
+    let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
+    rollout.spec.paused = true;
+    let held = rollout.decide(&started.status, &app(Some(slot(1, 20))), at(5));
+    assert_eq!(phase(&held), DeploymentPhase::Paused);
+    let verdict = Verdict::Failed("error-rate measured 0.5 (…), above max 0.05".into());
+    let failed = rollout.decide_background(&held.status, &app(Some(slot(1, 20))), &verdict, at(6));
+    assert_eq!(phase(&failed), DeploymentPhase::Failed);
+    assert_eq!(failed.status.desired_weight, Some(0));
+}
+
+#[test]
 fn an_inconclusive_background_metric_holds_the_step_until_promoted_or_conclusive() {
     let mut rollout = Rollout::canary(serde_json::json!([{"setWeight": 20}, {"setWeight": 50}]));
     let started = rollout.decide(&DeploymentStatus::default(), &app(None), at(0));
