@@ -233,14 +233,16 @@ async fn a_crashing_canary_fails_and_traffic_stays_on_stable() {
         message.contains("all traffic returns to revision 1"),
         "{message}"
     );
+    // Degraded turns True as soon as the new slot's tasks crash (NewRevisionFailing), before
+    // the App sees the rollout Failed; the end state is RolloutFailed on both.
     let app = env
-        .wait_app("web", "Degraded", |a| {
-            condition(a, cygni::api::conditions::DEGRADED).is_some_and(|(s, _)| s == "True")
+        .wait_app("web", "RolloutFailed", |a| {
+            condition(a, cygni::api::conditions::READY).is_some_and(|(_, r)| r == "RolloutFailed")
         })
         .await;
     assert_eq!(
-        condition(&app, cygni::api::conditions::READY).map(|(_, r)| r),
-        Some("RolloutFailed".to_string())
+        condition(&app, cygni::api::conditions::DEGRADED),
+        Some(("True".to_string(), "RolloutFailed".to_string()))
     );
     env.watch_slots(&id, "web-2", "scaled down", |_| {
         sample(&env.aws.snapshot(), &id).desired == (2, 0)
