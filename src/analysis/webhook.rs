@@ -16,7 +16,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Webhook measurements.
 pub struct WebhookProvider {
     client: kube::Client,
-    http: reqwest::Client,
+    /// The HTTP client, or why it could not be built (then every measurement is an error,
+    /// rather than one made by a client that follows redirects).
+    http: Result<reqwest::Client, String>,
 }
 
 impl WebhookProvider {
@@ -26,7 +28,7 @@ impl WebhookProvider {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cygni/", env!("CARGO_PKG_VERSION"), " analysis"))
             .build()
-            .unwrap_or_default();
+            .map_err(|e| format!("no HTTP client: {}", crate::controller::root_cause(&e)));
         WebhookProvider { client, http }
     }
 
@@ -40,9 +42,13 @@ impl WebhookProvider {
             return Observation::Error("not a webhook metric".to_string());
         };
         let shown = shown_url(&hook.url);
+        let http = match &self.http {
+            Ok(http) => http,
+            Err(why) => return Observation::Error(why.clone()),
+        };
         let mut request = match hook.method {
-            WebhookMethod::Get => self.http.get(&hook.url),
-            WebhookMethod::Post => self.http.post(&hook.url).json(&serde_json::json!({
+            WebhookMethod::Get => http.get(&hook.url),
+            WebhookMethod::Post => http.post(&hook.url).json(&serde_json::json!({
                 "namespace": read.subject.namespace,
                 "app": read.subject.app,
                 "revision": read.subject.revision,

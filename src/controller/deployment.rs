@@ -18,7 +18,7 @@ use crate::analysis;
 use crate::api::app::SlotName;
 use crate::api::conditions::{self, ConditionUpdate, Status};
 use crate::api::deployment::DeploymentPhase;
-use crate::api::deployment::MeasurementOutcome;
+use crate::api::deployment::{AnalysisPhase, MeasurementOutcome};
 use crate::api::strategy::Metric;
 use crate::api::strategy::StrategyKind;
 use crate::api::{App, Deployment, DeploymentStatus};
@@ -221,6 +221,8 @@ async fn progressive_decision(
         },
     };
     if plan.is_empty() {
+        let mut first = first;
+        settle_background(&mut first.status);
         return (first, Vec::new());
     }
     let subject = subject(deployment, app);
@@ -243,7 +245,20 @@ async fn progressive_decision(
         .zip(outcome.step.as_ref());
     let mut decision = decide(step_verdict, outcome.background.as_ref());
     decision.status.analysis = outcome.records;
+    settle_background(&mut decision.status);
     (decision, outcome.notices)
+}
+
+/// Once a rollout succeeded, its background metrics that ran to the end without failing passed.
+fn settle_background(status: &mut DeploymentStatus) {
+    if status.phase != DeploymentPhase::Succeeded {
+        return;
+    }
+    for record in &mut status.analysis {
+        if record.step_index.is_none() && record.phase == AnalysisPhase::Running {
+            record.phase = AnalysisPhase::Successful;
+        }
+    }
 }
 
 /// What the rollout's metrics measure: the slot that runs this revision and its load balancer.

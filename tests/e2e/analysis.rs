@@ -197,6 +197,11 @@ async fn a_healthy_canary_passes_every_analysis_and_its_background_metric() {
     let background = at("watch", None);
     assert!(background.count >= 1, "{background:?}");
     assert_eq!(background.failures, 0);
+    assert_eq!(
+        background.phase,
+        AnalysisPhase::Successful,
+        "it ran to the end without failing: {background:?}"
+    );
     env.wait_app("web", "stable at revision 2", stable_at(2))
         .await;
     env.stop().await;
