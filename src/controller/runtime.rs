@@ -204,7 +204,7 @@ pub async fn operate(
     };
     metrics.leader.set(0);
     if let Some(elector) = &elector
-        && tokio::time::timeout(SHUTDOWN_GRACE, elector.release())
+        && tokio::time::timeout(RELEASE_TIMEOUT, elector.release())
             .await
             .is_err()
     {
@@ -410,10 +410,13 @@ where
     }
 }
 
-/// How long running reconciles (and the Lease release) may take once shutdown is asked for:
-/// under Kubernetes' default termination grace period of 30 s, so the operator ends by itself
-/// before it is killed.
+/// How long running reconciles may take once shutdown is asked for. With [`RELEASE_TIMEOUT`] it
+/// stays under Kubernetes' default termination grace period of 30 s, so the operator ends by
+/// itself before it is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How long releasing the Lease may take at shutdown; without it a successor waits for expiry.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `work` until it ends; once `shutdown` turns true it gets [`SHUTDOWN_GRACE`] to finish.
 async fn within_grace(
