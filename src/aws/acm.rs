@@ -84,8 +84,21 @@ pub struct Certificate {
     pub status: CertificateStatus,
     /// Per-name validation.
     pub validations: Vec<DomainValidation>,
-    /// ARNs of the resources (listeners) that use it.
+    /// ARNs of the resources (load balancers) that use it.
     pub in_use_by: Vec<String>,
+    /// End of validity (`NotAfter`); absent until issued.
+    pub not_after: Option<jiff::Timestamp>,
+}
+
+/// One certificate as ListCertificates summarises it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateSummary {
+    /// ARN.
+    pub arn: String,
+    /// Main domain name.
+    pub domain_name: String,
+    /// Status.
+    pub status: CertificateStatus,
 }
 
 /// AWS Certificate Manager, as far as the operator uses it.
@@ -95,6 +108,9 @@ pub trait Acm: Send + Sync {
     async fn request_certificate(&self, request: &CertificateRequest) -> AwsResult<String>;
     /// DescribeCertificate; `None` when the ARN is unknown.
     async fn describe_certificate(&self, arn: &str) -> AwsResult<Option<Certificate>>;
+    /// ListCertificates (all pages, every status) for certificates whose main name is
+    /// `domain_name`.
+    async fn list_certificates(&self, domain_name: &str) -> AwsResult<Vec<CertificateSummary>>;
     /// ListTagsForCertificate.
     async fn list_tags(&self, arn: &str) -> AwsResult<Vec<Tag>>;
     /// DeleteCertificate; not found counts as done; `InUse` while a listener uses it.

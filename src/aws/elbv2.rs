@@ -81,6 +81,9 @@ pub struct LoadBalancer {
     pub canonical_hosted_zone_id: String,
     /// VPC.
     pub vpc_id: String,
+    /// Whether it answers on IPv6 too (`IpAddressType` `dualstack` or
+    /// `dualstack-without-public-ipv4`), so that alias AAAA records make sense.
+    pub dual_stack: bool,
 }
 
 /// Conditions of a rule (all must match).

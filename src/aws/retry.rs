@@ -3,7 +3,7 @@
 //! jitter), so the simulator, which sits behind the same traits, gets the same policy from this
 //! layer. Tests and the playground then see the client behaviour production has.
 
-use super::acm::{Acm, Certificate, CertificateRequest};
+use super::acm::{Acm, Certificate, CertificateRequest, CertificateSummary};
 use super::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricSeries};
 use super::ecs::{Ecs, Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput};
 use super::elbv2::{
@@ -264,6 +264,11 @@ impl Route53 for Retrying<dyn Route53> {
     async fn list_hosted_zones(&self) -> AwsResult<Vec<HostedZone>> {
         self.policy.run(|| self.inner.list_hosted_zones()).await
     }
+    async fn hosted_zones_by_name(&self, dns_name: &str) -> AwsResult<Vec<HostedZone>> {
+        self.policy
+            .run(|| self.inner.hosted_zones_by_name(dns_name))
+            .await
+    }
     async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
         self.policy
             .run(|| self.inner.list_record_sets(zone_id))
@@ -289,6 +294,11 @@ impl Acm for Retrying<dyn Acm> {
     async fn describe_certificate(&self, arn: &str) -> AwsResult<Option<Certificate>> {
         self.policy
             .run(|| self.inner.describe_certificate(arn))
+            .await
+    }
+    async fn list_certificates(&self, domain_name: &str) -> AwsResult<Vec<CertificateSummary>> {
+        self.policy
+            .run(|| self.inner.list_certificates(domain_name))
             .await
     }
     async fn list_tags(&self, arn: &str) -> AwsResult<Vec<Tag>> {

@@ -111,6 +111,9 @@ pub struct ChangeInfo {
 pub trait Route53: Send + Sync {
     /// ListHostedZones (all pages).
     async fn list_hosted_zones(&self) -> AwsResult<Vec<HostedZone>>;
+    /// ListHostedZonesByName from `dns_name`: the zones with exactly that name (public and
+    /// private), read from the first page of the answer.
+    async fn hosted_zones_by_name(&self, dns_name: &str) -> AwsResult<Vec<HostedZone>>;
     /// ListResourceRecordSets of a zone (all pages).
     async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>>;
     /// ChangeResourceRecordSets: the batch is applied atomically or not at all

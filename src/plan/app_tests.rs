@@ -79,6 +79,7 @@ fn empty_aws() -> Observed {
             dns_name: "pub-1.eu-west-1.elb.amazonaws.com".into(),
             canonical_hosted_zone_id: "Z32O12XQLNTSW2".into(),
             vpc_id: "vpc-1".into(),
+            dual_stack: false,
         },
         a: ObservedSlot::default(),
         b: ObservedSlot::default(),

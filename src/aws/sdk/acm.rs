@@ -1,13 +1,15 @@
 //! [`Acm`] over the AWS SDK: certificates requested with `ValidationMethod=DNS` and an
 //! idempotency token, described with the CNAME each name is validated by (its
-//! `DomainValidationOptions`' `ResourceRecord`), their tags, and their deletion.
+//! `DomainValidationOptions`' `ResourceRecord`) and their expiry, listed by main name, their tags,
+//! and their deletion.
 //!
 //! Not found: `ResourceNotFoundException` is `None` on describe and done on delete.
 
 use super::RateLimit;
 use super::error::{failed, invalid_input, missing_field};
 use crate::aws::acm::{
-    Acm, Certificate, CertificateRequest, CertificateStatus, DomainValidation, ValidationRecord,
+    Acm, Certificate, CertificateRequest, CertificateStatus, CertificateSummary, DomainValidation,
+    ValidationRecord,
 };
 use crate::aws::{AwsResult, Tag};
 use async_trait::async_trait;
@@ -90,6 +92,9 @@ fn certificate_from_sdk(detail: &CertificateDetail) -> Certificate {
             .map(validation_from_sdk)
             .collect(),
         in_use_by: detail.in_use_by().to_vec(),
+        not_after: detail
+            .not_after()
+            .and_then(|at| jiff::Timestamp::new(at.secs(), at.subsec_nanos() as i32).ok()),
     }
 }
 
@@ -142,6 +147,52 @@ impl Acm for SdkAcm {
             Ok(output) => Ok(output.certificate().map(certificate_from_sdk)),
             Err(err) if err.is_not_found() => Ok(None),
             Err(err) => Err(err),
+        }
+    }
+
+    async fn list_certificates(&self, domain_name: &str) -> AwsResult<Vec<CertificateSummary>> {
+        const OP: &str = "ListCertificates";
+        // Without a status filter ListCertificates answers only some statuses; ask for all.
+        let statuses = [
+            sdk::CertificateStatus::PendingValidation,
+            sdk::CertificateStatus::Issued,
+            sdk::CertificateStatus::Inactive,
+            sdk::CertificateStatus::Expired,
+            sdk::CertificateStatus::ValidationTimedOut,
+            sdk::CertificateStatus::Revoked,
+            sdk::CertificateStatus::Failed,
+        ];
+        let wanted = domain_name.to_ascii_lowercase();
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            self.rate.acquire().await;
+            let output = self
+                .client
+                .list_certificates()
+                .set_certificate_statuses(Some(statuses.to_vec()))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(failed(SERVICE, OP))?;
+            found.extend(
+                output
+                    .certificate_summary_list()
+                    .iter()
+                    .filter(|c| {
+                        c.domain_name()
+                            .is_some_and(|name| name.eq_ignore_ascii_case(&wanted))
+                    })
+                    .map(|c| CertificateSummary {
+                        arn: c.certificate_arn().unwrap_or_default().to_owned(),
+                        domain_name: wanted.clone(),
+                        status: status_from_sdk(c.status()),
+                    }),
+            );
+            token = output.next_token;
+            if token.is_none() {
+                return Ok(found);
+            }
         }
     }
 

@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     self as sdk, Action, ActionTypeEnum, Certificate, ForwardActionConfig,
-    HostHeaderConditionConfig, Matcher, PathPatternConditionConfig, ProtocolEnum, RuleCondition,
-    TargetGroupStickinessConfig, TargetGroupTuple, TargetHealthStateEnum, TargetTypeEnum,
+    HostHeaderConditionConfig, IpAddressType, Matcher, PathPatternConditionConfig, ProtocolEnum,
+    RuleCondition, TargetGroupStickinessConfig, TargetGroupTuple, TargetHealthStateEnum,
+    TargetTypeEnum,
 };
 use std::collections::BTreeMap;
 
@@ -343,6 +344,12 @@ impl Elbv2 for SdkElbv2 {
                     .unwrap_or_default()
                     .to_owned(),
                 vpc_id: balancer.vpc_id().unwrap_or_default().to_owned(),
+                dual_stack: balancer.ip_address_type().is_some_and(|t| {
+                    matches!(
+                        t,
+                        IpAddressType::Dualstack | IpAddressType::DualstackWithoutPublicIpv4
+                    )
+                }),
             }))
     }
 

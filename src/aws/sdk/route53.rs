@@ -210,6 +210,29 @@ impl Route53 for SdkRoute53 {
         }
     }
 
+    async fn hosted_zones_by_name(&self, dns_name: &str) -> AwsResult<Vec<HostedZone>> {
+        const OP: &str = "ListHostedZonesByName";
+        let wanted = decode_name(dns_name.trim_end_matches('.')) + ".";
+        self.rate.acquire().await;
+        let output = self
+            .client
+            .list_hosted_zones_by_name()
+            .dns_name(&wanted)
+            .send()
+            .await
+            .map_err(failed(SERVICE, OP))?;
+        Ok(output
+            .hosted_zones()
+            .iter()
+            .map(|zone| HostedZone {
+                id: bare_zone_id(&zone.id).to_owned(),
+                name: decode_name(&zone.name),
+                private: zone.config().is_some_and(|config| config.private_zone),
+            })
+            .filter(|zone| zone.name == wanted)
+            .collect())
+    }
+
     async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
         const OP: &str = "ListResourceRecordSets";
         let mut records = Vec::new();

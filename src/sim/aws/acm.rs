@@ -6,7 +6,8 @@ use super::AwsSim;
 use super::config::SimService;
 use super::world::{Fail, SimResult, World, after};
 use crate::aws::acm::{
-    Acm, Certificate, CertificateRequest, CertificateStatus, DomainValidation, ValidationRecord,
+    Acm, Certificate, CertificateRequest, CertificateStatus, CertificateSummary, DomainValidation,
+    ValidationRecord,
 };
 use crate::aws::route53::RecordType;
 use crate::aws::{AwsErrorKind, AwsResult, Tag};
@@ -19,6 +20,9 @@ use std::time::Duration;
 const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(60 * 60);
 /// ACM quotas: domain names per certificate (default 10).
 const MAX_NAMES_PER_CERTIFICATE: usize = 10;
+/// Validity of an ACM certificate: 395 days from issuance ("ACM certificates are valid for 13
+/// months (395 days)").
+const VALIDITY: Duration = Duration::from_secs(395 * 24 * 60 * 60);
 
 /// A certificate.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -236,7 +240,26 @@ impl World {
             status: cert.status,
             validations,
             in_use_by: self.elb.certificate_users(&cert.arn),
+            not_after: (cert.status == CertificateStatus::Issued)
+                .then(|| cert.issue_at.map(|at| after(at, VALIDITY)))
+                .flatten(),
         }))
+    }
+
+    /// ListCertificates, every status, for one main domain name.
+    pub fn acm_list_certificates(&self, domain_name: &str) -> SimResult<Vec<CertificateSummary>> {
+        let name = domain_name.to_ascii_lowercase();
+        Ok(self
+            .acm
+            .certificates
+            .iter()
+            .filter(|c| c.names[0] == name)
+            .map(|c| CertificateSummary {
+                arn: c.arn.clone(),
+                domain_name: c.names[0].clone(),
+                status: c.status,
+            })
+            .collect())
     }
 
     pub fn acm_list_tags(&self, arn: &str) -> SimResult<Vec<Tag>> {
@@ -360,6 +383,14 @@ impl Acm for SimAcm {
         self.sim
             .call(ACM, "DescribeCertificate", false, |w| {
                 w.acm_describe_certificate(arn)
+            })
+            .await
+    }
+
+    async fn list_certificates(&self, domain_name: &str) -> AwsResult<Vec<CertificateSummary>> {
+        self.sim
+            .call(ACM, "ListCertificates", false, |w| {
+                w.acm_list_certificates(domain_name)
             })
             .await
     }

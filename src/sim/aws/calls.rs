@@ -71,10 +71,16 @@ impl CallCounts {
     }
 }
 
+/// Route53 call instants kept for the peak-rate figure (the newest ones).
+const KEPT_INSTANTS: usize = 100_000;
+
 /// The world's running tally.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CallLog {
     counts: CallCounts,
+    /// When each Route53 call arrived, in the caller's real time: Route53's API rate is per
+    /// account and per second of real time.
+    route53_instants: std::collections::VecDeque<std::time::Instant>,
 }
 
 impl CallLog {
@@ -86,6 +92,26 @@ impl CallLog {
             .or_default();
         entry.calls += 1;
         entry.write = write;
+        if service == SimService::Route53 {
+            if self.route53_instants.len() == KEPT_INSTANTS {
+                self.route53_instants.pop_front();
+            }
+            self.route53_instants.push_back(std::time::Instant::now());
+        }
+    }
+
+    /// The most Route53 calls that arrived within any one second.
+    pub fn route53_peak_per_second(&self) -> usize {
+        let times = &self.route53_instants;
+        let mut peak = 0;
+        let mut first = 0;
+        for (last, at) in times.iter().enumerate() {
+            while at.duration_since(times[first]) >= std::time::Duration::from_secs(1) {
+                first += 1;
+            }
+            peak = peak.max(last - first + 1);
+        }
+        peak
     }
 
     pub fn snapshot(&self) -> CallCounts {
@@ -94,6 +120,7 @@ impl CallLog {
 
     pub fn reset(&mut self) {
         self.counts = CallCounts::default();
+        self.route53_instants.clear();
     }
 
     /// Every count, for the world's file.
@@ -109,6 +136,7 @@ impl CallLog {
     pub fn restore(entries: Vec<(SimService, String, OperationCount)>) -> Self {
         let mut log = CallLog::default();
         for (service, operation, count) in entries {
+            // Instants are not kept across runs: they only mean something within one.
             log.counts
                 .operations
                 .insert((service, intern(&operation)), count);

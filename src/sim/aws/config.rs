@@ -28,6 +28,9 @@ pub struct SimConfig {
     /// Requests per second each listener rule receives, split between its target groups by weight;
     /// drives the CloudWatch ALB metrics.
     pub requests_per_second: f64,
+    /// The client-side Route53 rate of every Route53 client of this world (requests per second
+    /// of real time), 5 like the SDK adapter's default.
+    pub route53_requests_per_second: u32,
 }
 
 impl Default for SimConfig {
@@ -40,6 +43,7 @@ impl Default for SimConfig {
             region: "eu-west-1".to_string(),
             account_id: "123456789012".to_string(),
             requests_per_second: 10.0,
+            route53_requests_per_second: crate::aws::sdk::route53::DEFAULT_REQUESTS_PER_SECOND,
         }
     }
 }
@@ -57,6 +61,10 @@ impl std::fmt::Debug for SimConfig {
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("requests_per_second", &self.requests_per_second)
+            .field(
+                "route53_requests_per_second",
+                &self.route53_requests_per_second,
+            )
             .finish()
     }
 }

@@ -42,6 +42,9 @@ pub(crate) struct LoadBalancerRecord {
     pub zone_id: String,
     pub vpc_id: String,
     pub tags: Vec<Tag>,
+    /// `IpAddressType` `dualstack`: it answers on IPv6 too.
+    #[serde(default)]
+    pub dual_stack: bool,
 }
 
 impl LoadBalancerRecord {
@@ -610,6 +613,7 @@ impl World {
             zone_id: self.elb_zone_id().to_string(),
             vpc_id: self.default_vpc().id.clone(),
             tags: Vec::new(),
+            dual_stack: false,
         });
         let listener_arn = self.elb_add_listener(&lb_arn, 443).unwrap_or_default();
         (lb_arn, listener_arn)
@@ -619,6 +623,28 @@ impl World {
     /// ACM certificate, its default rule a fixed 404) and returns its ARN; a listener on that port
     /// is returned as it is. `None` when the load balancer does not exist.
     pub fn elb_add_listener(&mut self, lb_arn: &str, port: i32) -> Option<String> {
+        self.elb_add_listener_with(lb_arn, port, "HTTPS")
+    }
+
+    /// Makes a load balancer answer on IPv6 too (`SetIpAddressType` `dualstack`); `false` when it
+    /// does not exist.
+    pub fn elb_set_dual_stack(&mut self, lb_arn: &str, dual_stack: bool) -> bool {
+        match self.elb.load_balancers.iter_mut().find(|l| l.arn == lb_arn) {
+            Some(lb) => {
+                lb.dual_stack = dual_stack;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`World::elb_add_listener`] with another protocol: an `HTTP` listener has no certificate.
+    pub fn elb_add_listener_with(
+        &mut self,
+        lb_arn: &str,
+        port: i32,
+        protocol: &str,
+    ) -> Option<String> {
         let lb = self.elb.load_balancer(lb_arn)?.clone();
         if let Some(existing) = self
             .elb
@@ -639,13 +665,14 @@ impl World {
             listener_arn.replacen(":listener/", ":listener-rule/", 1),
             self.ids.hex(16)
         );
-        let certificate = self.acm_import_certificate(&format!("{}.default.internal", lb.name));
+        let certificate = (protocol == "HTTPS")
+            .then(|| self.acm_import_certificate(&format!("{}.default.internal", lb.name)));
         self.elb.listeners.push(ListenerRecord {
             arn: listener_arn.clone(),
             load_balancer_arn: lb.arn.clone(),
             port,
-            protocol: "HTTPS".to_string(),
-            default_certificate: Some(certificate),
+            protocol: protocol.to_string(),
+            default_certificate: certificate,
             certificates: Vec::new(),
         });
         // Every listener has a default rule; here a fixed-response 404 (no forward).
@@ -702,6 +729,7 @@ impl World {
             dns_name: l.dns_name.clone(),
             canonical_hosted_zone_id: l.zone_id.clone(),
             vpc_id: l.vpc_id.clone(),
+            dual_stack: l.dual_stack,
         }))
     }
 

@@ -115,6 +115,7 @@ pub use snapshot::{
     TargetGroupSnapshot, TaskSnapshot, TrafficSnapshot, WorldSnapshot, ZoneSnapshot,
 };
 
+use crate::aws::sdk::RateLimit;
 use crate::aws::{AwsResult, AwsServices};
 use crate::clock::Clock;
 use crate::config::OperatorDefaults;
@@ -123,6 +124,11 @@ use cloudwatch::ScriptedMetric;
 use persist::StateFile;
 use std::sync::{Arc, Mutex, MutexGuard};
 use world::{SimResult, World};
+
+/// The Route53 client rate of a world read back from its file.
+fn default_route53_rate() -> RateLimit {
+    RateLimit::per_second(crate::aws::sdk::route53::DEFAULT_REQUESTS_PER_SECOND)
+}
 
 /// The simulated AWS: cheap to clone, every clone sees the same world.
 #[derive(Clone)]
@@ -133,6 +139,9 @@ pub struct AwsSim {
     caller_clock: Option<Arc<dyn Clock>>,
     /// Where the world is kept on disk, when it is.
     state: Option<Arc<StateFile>>,
+    /// The client-side Route53 rate every clone's Route53 client waits on: Route53 allows five
+    /// requests per second per account, as the SDK adapter's default limit does.
+    route53_rate: RateLimit,
 }
 
 impl std::fmt::Debug for AwsSim {
@@ -184,6 +193,7 @@ impl AwsSim {
             clock: config.clock,
             caller_clock: config.caller_clock,
             state: None,
+            route53_rate: RateLimit::per_second(config.route53_requests_per_second),
         }
     }
 
@@ -205,6 +215,8 @@ impl AwsSim {
         let sim = self;
         let cluster = sim.add_cluster("playground");
         let (lb, listener) = sim.add_load_balancer("playground");
+        // Dual-stack, as public ALBs increasingly are: Domains get alias AAAA records beside A.
+        sim.set_dual_stack(&lb, true);
         let preview = sim.add_listener(&lb, 8443);
         sim.add_hosted_zone("example.com");
         let network = sim.network();
@@ -242,7 +254,10 @@ impl AwsSim {
         AwsServices {
             ecs: Arc::new(ecs::SimEcs { sim: self.clone() }),
             elbv2: Arc::new(elbv2::SimElbv2 { sim: self.clone() }),
-            route53: Arc::new(route53::SimRoute53 { sim: self.clone() }),
+            route53: Arc::new(route53::SimRoute53 {
+                sim: self.clone(),
+                rate: self.route53_rate.clone(),
+            }),
             acm: Arc::new(acm::SimAcm { sim: self.clone() }),
             cloudwatch: Arc::new(cloudwatch::SimCloudWatch { sim: self.clone() }),
             region,
@@ -275,6 +290,17 @@ impl AwsSim {
     /// load balancer and listener ARNs; the same name returns the existing one.
     pub fn add_load_balancer(&self, name: &str) -> (String, String) {
         self.settled().elb_add_load_balancer(name)
+    }
+
+    /// Adds a plain HTTP listener on `port` (no certificate) to the load balancer `lb_arn` and
+    /// returns its ARN; `None` when the load balancer does not exist.
+    pub fn add_http_listener(&self, lb_arn: &str, port: i32) -> Option<String> {
+        self.settled().elb_add_listener_with(lb_arn, port, "HTTP")
+    }
+
+    /// Makes the load balancer `lb_arn` dual-stack (IPv4 and IPv6) or IPv4 only.
+    pub fn set_dual_stack(&self, lb_arn: &str, dual_stack: bool) -> bool {
+        self.settled().elb_set_dual_stack(lb_arn, dual_stack)
     }
 
     /// Adds an HTTPS listener on `port` to the load balancer `lb_arn` and returns its ARN (the
@@ -421,6 +447,12 @@ impl AwsSim {
         self.lock().calls.snapshot()
     }
 
+    /// The most Route53 calls that arrived within any one second of real time since the world
+    /// was made or [`AwsSim::reset_calls`].
+    pub fn route53_peak_per_second(&self) -> usize {
+        self.lock().calls.route53_peak_per_second()
+    }
+
     /// Forgets the call counts.
     pub fn reset_calls(&self) {
         self.lock().calls.reset();
@@ -509,6 +541,7 @@ impl AwsSim {
                 clock: Arc::new(crate::clock::ManualClock::new(now)),
                 caller_clock: None,
                 state: None,
+                route53_rate: default_route53_rate(),
             }
         }))
     }
@@ -534,6 +567,7 @@ impl AwsSim {
                     // The operator beside a playground keeps real time (see SimConfig::playground).
                     caller_clock: Some(Arc::new(crate::clock::SystemClock)),
                     state: None,
+                    route53_rate: default_route53_rate(),
                 };
                 // The setup finds what it made the first time and returns it.
                 let defaults = sim.playground_defaults();

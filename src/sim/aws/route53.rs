@@ -10,12 +10,20 @@ use crate::aws::route53::{
     AliasTarget, Change, ChangeAction, ChangeInfo, ChangeStatus, HostedZone, RecordSet, RecordType,
     Route53,
 };
+use crate::aws::sdk::RateLimit;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// ChangeResourceRecordSets quota: ResourceRecord elements per request.
+/// ChangeResourceRecordSets quota: ResourceRecord elements per request (UPSERT counts twice).
 const MAX_RECORDS_PER_BATCH: usize = 1000;
+/// ChangeResourceRecordSets quota: characters of all Value elements per request (UPSERT counts
+/// twice).
+const MAX_VALUE_CHARACTERS_PER_BATCH: usize = 32_000;
+/// ListResourceRecordSets: record sets per page (`MaxItems` at most 300).
+const RECORDS_PER_PAGE: usize = 300;
+/// ListHostedZonesByName: zones per page (`MaxItems` at most 100).
+const ZONES_PER_PAGE: usize = 100;
 
 /// A record set and the change that last wrote it.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -241,6 +249,36 @@ impl World {
         Ok(DnsState::sorted_records(zone))
     }
 
+    /// One page of ListResourceRecordSets: the record sets from index `start`, and whether more
+    /// follow.
+    pub fn dns_list_record_sets_page(
+        &self,
+        zone_id: &str,
+        start: usize,
+    ) -> SimResult<(Vec<RecordSet>, bool)> {
+        let all = self.dns_list_record_sets(zone_id)?;
+        let end = (start + RECORDS_PER_PAGE).min(all.len());
+        let page = all.get(start..end).map(<[RecordSet]>::to_vec);
+        Ok((page.unwrap_or_default(), end < all.len()))
+    }
+
+    /// ListHostedZonesByName from `dns_name`: zones sorted by reversed labels, from the first
+    /// whose name is not before it; the first page only.
+    pub fn dns_hosted_zones_by_name(&self, dns_name: &str) -> SimResult<Vec<HostedZone>> {
+        let key = |name: &str| {
+            let labels: Vec<&str> = name.trim_end_matches('.').rsplit('.').collect();
+            labels.join(".")
+        };
+        let from = key(&normalise(dns_name));
+        let mut zones = self.dns_list_hosted_zones()?;
+        zones.sort_by_key(|z| (key(&z.name), z.id.clone()));
+        Ok(zones
+            .into_iter()
+            .filter(|z| key(&z.name) >= from)
+            .take(ZONES_PER_PAGE)
+            .collect())
+    }
+
     pub fn dns_get_change(&self, change_id: &str) -> SimResult<ChangeInfo> {
         let id = change_id.trim_start_matches("/change/");
         let status = self.dns.change_status(id, self.now).ok_or_else(|| {
@@ -319,11 +357,34 @@ impl World {
                 "1 validation error detected: Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
-        let record_count: usize = changes.iter().map(|c| c.record.values.len().max(1)).sum();
+        // "UPSERT requests count twice toward the limits" (Route53 quotas, "Quotas on API requests").
+        let weight = |c: &Change| {
+            if c.action == ChangeAction::Upsert {
+                2
+            } else {
+                1
+            }
+        };
+        let record_count: usize = changes
+            .iter()
+            .map(|c| weight(c) * c.record.values.len().max(1))
+            .sum();
         if record_count > MAX_RECORDS_PER_BATCH {
             return Err(Fail::invalid(
                 "InvalidChangeBatch",
                 format!("[Number of records limit of {MAX_RECORDS_PER_BATCH} exceeded.]"),
+            ));
+        }
+        let characters: usize = changes
+            .iter()
+            .map(|c| weight(c) * c.record.values.iter().map(String::len).sum::<usize>())
+            .sum();
+        if characters > MAX_VALUE_CHARACTERS_PER_BATCH {
+            return Err(Fail::invalid(
+                "InvalidChangeBatch",
+                format!(
+                    "[Number of characters limit of {MAX_VALUE_CHARACTERS_PER_BATCH} exceeded.]"
+                ),
             ));
         }
         // Normalise and check each change's shape first: InvalidInput rejects the request before
@@ -499,9 +560,11 @@ fn no_such_zone(id: &str) -> Fail {
     )
 }
 
-/// The [`Route53`] trait over the shared world.
+/// The [`Route53`] trait over the shared world, behind the client-side rate limit every Route53
+/// client of the account shares (each page of a listing waits for its own token).
 pub(crate) struct SimRoute53 {
     pub sim: AwsSim,
+    pub rate: RateLimit,
 }
 
 const R53: SimService = SimService::Route53;
@@ -509,20 +572,45 @@ const R53: SimService = SimService::Route53;
 #[async_trait]
 impl Route53 for SimRoute53 {
     async fn list_hosted_zones(&self) -> AwsResult<Vec<HostedZone>> {
+        self.rate.acquire().await;
         self.sim
             .call(R53, "ListHostedZones", false, |w| w.dns_list_hosted_zones())
             .await
     }
 
-    async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
-        self.sim
-            .call(R53, "ListResourceRecordSets", false, |w| {
-                w.dns_list_record_sets(zone_id)
+    async fn hosted_zones_by_name(&self, dns_name: &str) -> AwsResult<Vec<HostedZone>> {
+        self.rate.acquire().await;
+        let name = normalise(dns_name);
+        let zones = self
+            .sim
+            .call(R53, "ListHostedZonesByName", false, |w| {
+                w.dns_hosted_zones_by_name(&name)
             })
-            .await
+            .await?;
+        Ok(zones.into_iter().filter(|z| z.name == name).collect())
+    }
+
+    async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
+        let mut records = Vec::new();
+        loop {
+            self.rate.acquire().await;
+            let start = records.len();
+            let (page, more) = self
+                .sim
+                .call(R53, "ListResourceRecordSets", false, |w| {
+                    w.dns_list_record_sets_page(zone_id, start)
+                })
+                .await?;
+            let empty = page.is_empty();
+            records.extend(page);
+            if !more || empty {
+                return Ok(records);
+            }
+        }
     }
 
     async fn change_record_sets(&self, zone_id: &str, changes: &[Change]) -> AwsResult<ChangeInfo> {
+        self.rate.acquire().await;
         self.sim
             .call(R53, "ChangeResourceRecordSets", true, |w| {
                 w.dns_change_record_sets(zone_id, changes)
@@ -531,6 +619,7 @@ impl Route53 for SimRoute53 {
     }
 
     async fn get_change(&self, change_id: &str) -> AwsResult<ChangeInfo> {
+        self.rate.acquire().await;
         self.sim
             .call(R53, "GetChange", false, |w| w.dns_get_change(change_id))
             .await

@@ -245,6 +245,7 @@ impl World {
                     dns_name: lb.dns_name.clone(),
                     canonical_hosted_zone_id: lb.zone_id.clone(),
                     vpc_id: lb.vpc_id.clone(),
+                    dual_stack: lb.dual_stack,
                 },
                 listeners: self
                     .elb
