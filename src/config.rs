@@ -159,7 +159,7 @@ impl OperatorDefaults {
 }
 
 /// What Apps and Domains may refer to. An empty list allows anything.
-#[derive(Args, Clone, Debug, Default, PartialEq)]
+#[derive(Args, Clone, Debug, PartialEq)]
 pub struct Policy {
     /// ECS clusters Apps may use, comma-separated (names or ARNs).
     #[arg(long, env = "CYGNI_ALLOWED_CLUSTERS", value_delimiter = ',')]
@@ -172,6 +172,26 @@ pub struct Policy {
     /// Route53 hosted zones Domains may write to, comma-separated, by ID (`Z...`) or name.
     #[arg(long, env = "CYGNI_ALLOWED_HOSTED_ZONES", value_delimiter = ',')]
     pub allowed_hosted_zones: Vec<String>,
+
+    /// Names this operator installation in the DNS ownership records it writes (like
+    /// external-dns's `--txt-owner-id`). Installations that share a hosted zone need different
+    /// ones; changing it orphans the records already written.
+    #[arg(long, env = "CYGNI_DNS_OWNER_ID", default_value = DEFAULT_DNS_OWNER_ID)]
+    pub dns_owner_id: String,
+}
+
+/// The DNS owner ID when none is given.
+pub const DEFAULT_DNS_OWNER_ID: &str = "default";
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            allowed_clusters: Vec::new(),
+            allowed_listeners: Vec::new(),
+            allowed_hosted_zones: Vec::new(),
+            dns_owner_id: DEFAULT_DNS_OWNER_ID.to_string(),
+        }
+    }
 }
 
 /// Parses a duration written as `30s`, `5m`, `1h30m` (or ISO 8601, `PT5M`).

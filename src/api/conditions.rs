@@ -81,6 +81,24 @@ pub mod reason {
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
     /// Waiting for AWS to settle before the next step.
     pub const CONVERGING: &str = "Converging";
+    /// No Route53 hosted zone holds the Domain's hostname (or the one named does not exist).
+    pub const HOSTED_ZONE_NOT_FOUND: &str = "HostedZoneNotFound";
+    /// The App's listener cannot serve a certificate: it does not exist or is not HTTPS.
+    pub const NO_HTTPS_LISTENER: &str = "NoHttpsListener";
+    /// The certificate named in the spec does not exist in ACM.
+    pub const CERTIFICATE_NOT_FOUND: &str = "CertificateNotFound";
+    /// The certificate named in the spec does not cover every hostname.
+    pub const CERTIFICATE_MISMATCH: &str = "CertificateMismatch";
+    /// ACM failed, revoked or expired the certificate, or its validation timed out.
+    pub const CERTIFICATE_FAILED: &str = "CertificateFailed";
+    /// Ownership records for the hostnames are being written.
+    pub const CLAIMING: &str = "Claiming";
+    /// The certificate waits for its validation records or for ACM to issue it.
+    pub const CERTIFICATE_PENDING: &str = "CertificatePending";
+    /// The certificate is being attached to the listener, or alias records written.
+    pub const RECORDS_PENDING: &str = "RecordsPending";
+    /// Route53 has not yet propagated the Domain's records everywhere.
+    pub const PROPAGATING: &str = "Propagating";
 }
 
 /// The desired value of one condition, before timestamps are applied.

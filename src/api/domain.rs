@@ -127,21 +127,48 @@ pub struct DomainStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Progressing and Degraded.
+    /// Ready (the hostnames resolve to the App's load balancer with an issued certificate
+    /// attached, and the App may route them) and Progressing (the operator is still working
+    /// towards that).
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// Hosted zone that holds the records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosted_zone_id: Option<String>,
+    /// Name of that hosted zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_name: Option<String>,
     /// The certificate and its ACM state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateStatus>,
+    /// Certificates the operator requested for an earlier set of hostnames, removed from the
+    /// listener and deleted once the current one serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_certificates: Vec<String>,
+    /// The HTTPS listener the certificate is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_arn: Option<String>,
     /// DNS records ACM asked for to validate the certificate.
     #[serde(default)]
     pub validation_records: Vec<DnsRecord>,
-    /// Records the operator wrote and owns.
+    /// Records the operator wrote and owns: ownership TXT records, validation CNAMEs, alias
+    /// A/AAAA records.
     #[serde(default)]
     pub records: Vec<DnsRecord>,
+    /// The last Route53 change batch that carried this Domain's records, and whether it is
+    /// INSYNC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeStatus>,
+}
+
+/// A Route53 change batch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeStatus {
+    /// Change ID.
+    pub id: String,
+    /// `PENDING` or `INSYNC`.
+    pub status: String,
 }
 
 /// The certificate as ACM reports it.
@@ -155,10 +182,17 @@ pub struct CertificateStatus {
     /// Whether the operator requested it (and so deletes it with the Domain).
     #[serde(default)]
     pub managed: bool,
+    /// End of validity (RFC 3339), once issued. ACM renews the certificates the operator
+    /// requested while their validation records stay in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Whether it is attached to the listener.
+    #[serde(default)]
+    pub attached: bool,
 }
 
 /// One DNS record.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsRecord {
     /// Record name.

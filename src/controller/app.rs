@@ -564,10 +564,12 @@ async fn observe_domains(app: &App, ctx: &Context) -> Result<Vec<String>, Error>
     let name = app.name_any();
     let mut hosts = Vec::new();
     for domain in api.list(&ListParams::default()).await?.items {
-        let ready = domain
-            .status
-            .as_ref()
-            .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY));
+        // A Domain being deleted leaves the rule first: its records and certificate go after.
+        let ready = domain.metadata.deletion_timestamp.is_none()
+            && domain
+                .status
+                .as_ref()
+                .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY));
         if domain.spec.app_ref.name == name && ready {
             hosts.push(domain.spec.hostname.clone());
             hosts.extend(domain.spec.aliases.iter().cloned());

@@ -55,8 +55,12 @@ pub struct Context {
     pub aws: AwsServices,
     /// Takes the measurements of rollout analysis.
     pub analyzer: Arc<dyn Provider>,
+    /// Route53 zone views, change batches and change statuses shared by every Domain.
+    pub zones: Arc<super::zones::Zones>,
     backoff: Backoff,
     listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
+    listener_certificates:
+        Mutex<HashMap<String, (std::collections::BTreeSet<String>, std::time::Instant)>>,
 }
 
 /// How long a listener and its load balancer are remembered: they change rarely, and every App on
@@ -74,7 +78,12 @@ impl Context {
         aws: AwsServices,
     ) -> Self {
         let analyzer = Arc::new(Providers::new(aws.cloudwatch.clone(), client.clone()));
+        let zones = Arc::new(super::zones::Zones::new(
+            aws.route53.clone(),
+            settings.resync_period,
+        ));
         Context {
+            zones,
             client,
             events,
             metrics,
@@ -84,6 +93,56 @@ impl Context {
             analyzer,
             backoff: Backoff::default(),
             listeners: Mutex::default(),
+            listener_certificates: Mutex::default(),
+        }
+    }
+
+    /// The certificates on a listener, read at most once per resync period for all the Domains
+    /// on it (and kept current with the operator's own changes).
+    pub async fn listener_certificates(
+        &self,
+        listener_arn: &str,
+    ) -> AwsResult<std::collections::BTreeSet<String>> {
+        {
+            let cache = self
+                .listener_certificates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((certificates, at)) = cache.get(listener_arn)
+                && at.elapsed() < self.settings.resync_period
+            {
+                return Ok(certificates.clone());
+            }
+        }
+        let certificates: std::collections::BTreeSet<String> = self
+            .aws
+            .elbv2
+            .describe_listener_certificates(listener_arn)
+            .await?
+            .into_iter()
+            .collect();
+        self.listener_certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                listener_arn.to_string(),
+                (certificates.clone(), std::time::Instant::now()),
+            );
+        Ok(certificates)
+    }
+
+    /// Records that the operator attached (`true`) or removed a certificate on a listener.
+    pub fn listener_certificate_changed(&self, listener_arn: &str, certificate: &str, on: bool) {
+        let mut cache = self
+            .listener_certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((certificates, _)) = cache.get_mut(listener_arn) {
+            if on {
+                certificates.insert(certificate.to_string());
+            } else {
+                certificates.remove(certificate);
+            }
         }
     }
 

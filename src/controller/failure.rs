@@ -50,6 +50,10 @@ impl Error {
                 reason: reason::KUBERNETES_ERROR,
                 message: format!("cannot serialize the status ({what})"),
             },
+            Error::Waiting { what, .. } => FailureReport {
+                reason: reason::DELETING,
+                message: what.clone(),
+            },
         };
         if cleanup {
             report.message = format!("cannot delete yet: {}", report.message);
@@ -60,6 +64,9 @@ impl Error {
     /// Whether a failure, after `previous` consecutive failures of the same object, is reported
     /// on it.
     pub fn persists(&self, previous: u32) -> bool {
+        if matches!(self.inner(), Error::Waiting { .. }) {
+            return false;
+        }
         self.class() == ErrorClass::Terminal || previous + 1 >= REPORT_AFTER
     }
 }
@@ -162,6 +169,13 @@ pub async fn conclude<K: Reported>(
         Ok(action) => {
             ctx.reconciled(&super::runtime::object_key(object));
             Ok(action)
+        }
+        // Waiting in a cleanup is progress, not a failure: no backoff, no report.
+        Err(error) if matches!(error.inner(), Error::Waiting { .. }) => {
+            let Error::Waiting { retry, .. } = error.inner() else {
+                unreachable!("matched above")
+            };
+            Ok(Action::requeue(*retry))
         }
         Err(error) => {
             report(api, object, &error, ctx).await;

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod report;
 pub mod runtime;
 pub mod validate;
+pub mod zones;
 
 pub use context::Context;
 
@@ -127,6 +128,15 @@ pub enum Error {
     /// A status could not be serialized (a bug: the types serialize).
     #[error("cannot serialize a status: {0}")]
     Serialize(String),
+    /// A deletion waits for something to settle before it can go on (a finalizer is only
+    /// removed once cleanup succeeds, so waiting there is an error that is not a failure).
+    #[error("waiting: {what}")]
+    Waiting {
+        /// What it waits for.
+        what: String,
+        /// When to look again.
+        retry: std::time::Duration,
+    },
 }
 
 fn describe_finalizer(error: &kube::runtime::finalizer::Error<Error>) -> String {
@@ -150,6 +160,7 @@ impl Error {
             Error::Aws(_) => "aws",
             Error::Missing(_) => "missing_reference",
             Error::Serialize(_) => "serialize",
+            Error::Waiting { .. } => "waiting",
         }
     }
 
@@ -188,6 +199,7 @@ impl Error {
             Error::Aws(e) => e.class(),
             Error::Missing(_) => ErrorClass::Transitional,
             Error::Serialize(_) => ErrorClass::Terminal,
+            Error::Waiting { .. } => ErrorClass::Transitional,
         }
     }
 }

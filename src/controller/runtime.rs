@@ -333,10 +333,17 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
         let deployments = scoped::<Deployment>(&client, scope.as_deref());
         let domains = scoped::<Domain>(&client, scope.as_deref());
         let apps_for_deployments = apps.clone();
+        let apps_for_domains = apps.clone();
         let app_controller = Controller::new(apps, watcher::Config::default().any_semantic())
             .owns(
                 deployments.clone(),
                 watcher::Config::default().any_semantic(),
+            )
+            // A Domain turning Ready (or being deleted) changes the App's rule.
+            .watches(
+                domains.clone(),
+                watcher::Config::default().any_semantic(),
+                app_of_domain,
             )
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
@@ -357,7 +364,23 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
             .run(deployment::reconcile, error_policy, ctx.clone())
             .for_each(log_outcome)
             .boxed();
-        let domain_controller = Controller::new(domains, watcher::Config::default().any_semantic())
+        let domain_controller =
+            Controller::new(domains.clone(), watcher::Config::default().any_semantic());
+        let domain_store = domain_controller.store();
+        let rivals_store = domain_store.clone();
+        let domain_controller = domain_controller
+            // A Domain that goes away (or changes) may free a hostname another one waits for.
+            .watches(
+                domains,
+                watcher::Config::default().any_semantic(),
+                move |domain: Domain| rivals_of(&rivals_store, &domain),
+            )
+            // The App's listener and load balancer are where a Domain points.
+            .watches(
+                apps_for_domains,
+                watcher::Config::default().any_semantic(),
+                move |app: App| domains_of_app(&domain_store, &app),
+            )
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
             .run(domain::reconcile, error_policy, ctx.clone())
@@ -379,6 +402,46 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
 
 /// The Deployments whose phase depends on an App's status: its current, stable and failed
 /// revisions.
+fn app_of_domain(domain: Domain) -> Option<ObjectRef<App>> {
+    let namespace = domain.namespace()?;
+    Some(ObjectRef::new(&domain.spec.app_ref.name).within(&namespace))
+}
+
+fn domains_of_app(
+    store: &kube::runtime::reflector::Store<Domain>,
+    app: &App,
+) -> Vec<ObjectRef<Domain>> {
+    let namespace = app.namespace().unwrap_or_default();
+    let name = app.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|d| d.spec.app_ref.name == name && d.namespace().as_deref() == Some(&namespace))
+        .map(|d| ObjectRef::from_obj(d.as_ref()))
+        .collect()
+}
+
+/// The other Domains (in any watched namespace) that name one of `domain`'s hostnames.
+fn rivals_of(
+    store: &kube::runtime::reflector::Store<Domain>,
+    domain: &Domain,
+) -> Vec<ObjectRef<Domain>> {
+    let names = |d: &Domain| -> Vec<String> {
+        std::iter::once(&d.spec.hostname)
+            .chain(&d.spec.aliases)
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect()
+    };
+    let mine = names(domain);
+    store
+        .state()
+        .iter()
+        .filter(|d| d.uid() != domain.uid())
+        .filter(|d| names(d).iter().any(|h| mine.contains(h)))
+        .map(|d| ObjectRef::from_obj(d.as_ref()))
+        .collect()
+}
+
 fn deployments_of(app: App) -> Vec<ObjectRef<Deployment>> {
     let Some(status) = app.status.as_ref() else {
         return Vec::new();

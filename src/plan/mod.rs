@@ -2,5 +2,6 @@
 //! converge them. No I/O here; every planner is unit-tested without a client.
 
 pub mod app;
+pub mod domain;
 pub mod naming;
 pub mod routing;

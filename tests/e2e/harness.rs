@@ -9,7 +9,7 @@
 
 use cygni::api::app::SlotName;
 use cygni::api::conditions;
-use cygni::api::{App, Deployment, DeploymentPhase, crd};
+use cygni::api::{App, Deployment, DeploymentPhase, Domain, crd};
 use cygni::clock::{ScaledClock, SystemClock};
 use cygni::config::{OperatorDefaults, RunArgs};
 use cygni::plan::naming::AppIdentity;
@@ -241,6 +241,11 @@ impl Env {
         }
     }
 
+    /// Hands an operator the test started to the world, which stops it with the rest.
+    pub fn adopt_operator(&mut self, operator: Operator) {
+        self.operators.push(operator);
+    }
+
     /// The first operator's metrics, in the Prometheus text format.
     pub fn metrics(&self) -> String {
         use std::io::{Read, Write};
@@ -421,6 +426,73 @@ impl Env {
         }
     }
 
+    pub fn domains(&self) -> Api<Domain> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Applies a Domain in `namespace` (the test's when `None`) with server-side apply.
+    pub async fn apply_domain_in(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Domain {
+        let namespace = namespace.unwrap_or(&self.namespace);
+        let domain = serde_json::json!({
+            "apiVersion": "cygni.io/v1alpha1", "kind": "Domain",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        });
+        Api::<Domain>::namespaced(self.client.clone(), namespace)
+            .patch(
+                name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&domain),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("Domain {name} applied: {e}"))
+    }
+
+    pub async fn apply_domain(&self, name: &str, spec: serde_json::Value) -> Domain {
+        self.apply_domain_in(None, name, spec).await
+    }
+
+    /// Waits until `check` accepts the Domain `name` in `namespace` (the test's when `None`).
+    pub async fn wait_domain_in(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        what: &str,
+        check: impl Fn(&Domain) -> bool,
+    ) -> Domain {
+        let api: Api<Domain> =
+            Api::namespaced(self.client.clone(), namespace.unwrap_or(&self.namespace));
+        let start = Instant::now();
+        loop {
+            let domain = api.get_opt(name).await.expect("Domain readable");
+            if let Some(domain) = &domain
+                && check(domain)
+            {
+                return domain.clone();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "Domain {name} never became {what}; last seen: {:?}",
+                domain.and_then(|d| d.status)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn wait_domain(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&Domain) -> bool,
+    ) -> Domain {
+        self.wait_domain_in(None, name, what, check).await
+    }
+
     pub fn identity(&self, app: &App) -> AppIdentity {
         AppIdentity {
             namespace: self.namespace.clone(),
@@ -440,6 +512,18 @@ pub async fn create_namespace(client: &Client, name: &str) {
         Err(kube::Error::Api(status)) if status.code == 409 => {}
         Err(e) => panic!("namespace {name} created: {e}"),
     }
+}
+
+/// The Ready condition of a Domain: (status, reason, message).
+pub fn domain_ready(domain: &Domain) -> Option<(String, String, String)> {
+    let status = domain.status.as_ref()?;
+    conditions::find(&status.conditions, conditions::READY)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// A check that a Domain's Ready condition has this status and reason.
+pub fn domain_is(status: &'static str, reason: &'static str) -> impl Fn(&Domain) -> bool {
+    move |d| domain_ready(d).is_some_and(|(s, r, _)| s == status && r == reason)
 }
 
 pub fn condition(app: &App, type_: &str) -> Option<(String, String)> {
