@@ -1162,6 +1162,132 @@ async fn acm_certificates_are_requested_once_per_token_described_tagged_and_dele
         .expect("deleting a deleted certificate is done");
 }
 
+#[tokio::test]
+async fn hosted_zones_are_found_by_name_with_or_without_the_trailing_dot() {
+    let moto = Moto::start().await;
+    let route53 = moto.services().await.route53;
+    let client = aws_sdk_route53::Client::new(&moto.config().await);
+    let mut ids = Vec::new();
+    for (name, reference) in [("example.com", "zone-a"), ("example.org", "zone-b")] {
+        let zone = client
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(reference)
+            .send()
+            .await
+            .expect("zone created");
+        ids.push(
+            zone.hosted_zone()
+                .expect("zone")
+                .id
+                .trim_start_matches("/hostedzone/")
+                .to_owned(),
+        );
+    }
+    for asked in ["example.com", "example.com.", "EXAMPLE.com"] {
+        let found = route53.hosted_zones_by_name(asked).await.expect("listed");
+        assert_eq!(
+            found
+                .iter()
+                .map(|z| (z.id.as_str(), z.name.as_str()))
+                .collect::<Vec<_>>(),
+            [(ids[0].as_str(), "example.com.")],
+            "{asked}"
+        );
+    }
+    assert!(
+        route53
+            .hosted_zones_by_name("nothing.test")
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn acm_certificates_are_listed_by_main_name_with_their_expiry() {
+    let moto = Moto::start().await;
+    let acm = moto.services().await.acm;
+    let mut arns = Vec::new();
+    for (name, token) in [
+        ("shop.example.com", "list1"),
+        ("other.example.com", "list2"),
+    ] {
+        let request = CertificateRequest {
+            domain_name: name.into(),
+            subject_alternative_names: Vec::new(),
+            idempotency_token: token.into(),
+            tags: owner_tags(name),
+        };
+        arns.push(acm.request_certificate(&request).await.expect("requested"));
+    }
+    let listed = acm
+        .list_certificates("shop.example.com")
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed.iter().map(|c| c.arn.as_str()).collect::<Vec<_>>(),
+        [arns[0].as_str()]
+    );
+    assert_eq!(listed[0].domain_name, "shop.example.com");
+    assert_eq!(listed[0].status, CertificateStatus::PendingValidation);
+    assert!(
+        acm.list_certificates("nothing.example.com")
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    let described = acm
+        .describe_certificate(&arns[0])
+        .await
+        .expect("described")
+        .expect("exists");
+    let not_after = described.not_after.expect("NotAfter read");
+    assert!(not_after > jiff::Timestamp::now(), "{not_after}");
+}
+
+#[tokio::test]
+async fn a_dual_stack_load_balancer_reads_back_as_dual_stack() {
+    let moto = Moto::start().await;
+    let elbv2 = moto.services().await.elbv2;
+    let (_, subnets, security_group) = moto.default_network();
+    let client = aws_sdk_elasticloadbalancingv2::Client::new(&moto.config().await);
+    let mut arns = Vec::new();
+    for (name, family) in [
+        (
+            "cygni-v4",
+            aws_sdk_elasticloadbalancingv2::types::IpAddressType::Ipv4,
+        ),
+        (
+            "cygni-v6",
+            aws_sdk_elasticloadbalancingv2::types::IpAddressType::Dualstack,
+        ),
+    ] {
+        let created = client
+            .create_load_balancer()
+            .name(name)
+            .set_subnets(Some(subnets.clone()))
+            .security_groups(&security_group)
+            .ip_address_type(family)
+            .send()
+            .await
+            .expect("load balancer created");
+        arns.push(
+            created.load_balancers()[0]
+                .load_balancer_arn()
+                .expect("ARN")
+                .to_owned(),
+        );
+    }
+    let described: Vec<bool> =
+        futures::future::join_all(arns.iter().map(|arn| elbv2.describe_load_balancer(arn)))
+            .await
+            .into_iter()
+            .map(|lb| lb.expect("described").expect("exists").dual_stack)
+            .collect();
+    assert_eq!(described, [false, true]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Wiring
 

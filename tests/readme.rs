@@ -140,6 +140,7 @@ fn the_quick_start_runs_as_written() {
     );
     for expected in [
         "app.cygni.io/hello condition met",
+        "domain.cygni.io/shop condition met",
         "deployment.cygni.io/hello-1",
         "Warning  RolloutFailed",
         "revision 2 keeps serving",

@@ -560,10 +560,22 @@ async fn observe_revisions(app: &App, ctx: &Context) -> Result<Vec<Revision>, Er
 /// Hostnames of the Ready Domains that point at the App.
 async fn observe_domains(app: &App, ctx: &Context) -> Result<Vec<String>, Error> {
     let namespace = app.namespace().unwrap_or_default();
-    let api: Api<Domain> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = app.name_any();
+    let api: Api<Domain> = Api::namespaced(ctx.client.clone(), &namespace);
+    let domains: Vec<Domain> = match ctx.cached_domains(&namespace).await {
+        // The cache says which Domains point at the App; each is read fresh, because the cache
+        // may not have seen the status change that triggered this reconcile yet.
+        Some(cached) => {
+            let mut fresh = Vec::new();
+            for domain in cached.iter().filter(|d| d.spec.app_ref.name == name) {
+                fresh.extend(api.get_opt(&domain.name_any()).await?);
+            }
+            fresh
+        }
+        None => api.list(&ListParams::default()).await?.items,
+    };
     let mut hosts = Vec::new();
-    for domain in api.list(&ListParams::default()).await?.items {
+    for domain in domains {
         // A Domain being deleted leaves the rule first: its records and certificate go after.
         let ready = domain.metadata.deletion_timestamp.is_none()
             && domain

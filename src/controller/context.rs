@@ -61,6 +61,8 @@ pub struct Context {
     listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
     listener_certificates:
         Mutex<HashMap<String, (std::collections::BTreeSet<String>, std::time::Instant)>>,
+    issued: Mutex<HashMap<String, (crate::aws::acm::Certificate, std::time::Instant)>>,
+    domains: Mutex<Vec<kube::runtime::reflector::Store<crate::api::Domain>>>,
 }
 
 /// How long a listener and its load balancer are remembered: they change rarely, and every App on
@@ -94,7 +96,70 @@ impl Context {
             backoff: Backoff::default(),
             listeners: Mutex::default(),
             listener_certificates: Mutex::default(),
+            issued: Mutex::default(),
+            domains: Mutex::default(),
         }
+    }
+
+    /// Registers the Domain controller's cache of one watched scope, which the App controller
+    /// reads instead of listing Domains on every reconcile.
+    pub fn add_domain_store(&self, store: kube::runtime::reflector::Store<crate::api::Domain>) {
+        self.domains
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(store);
+    }
+
+    /// The Domains of a namespace from the Domain controller's caches, once they have listed
+    /// everything (an App must not drop a Domain's hostnames because a cache is still empty);
+    /// `None` when no cache is registered (the caller lists them itself).
+    pub async fn cached_domains(&self, namespace: &str) -> Option<Vec<Arc<crate::api::Domain>>> {
+        let stores = self
+            .domains
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if stores.is_empty() {
+            return None;
+        }
+        let mut found = Vec::new();
+        for store in stores {
+            if store.wait_until_ready().await.is_err() {
+                return None;
+            }
+            found.extend(
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|d| d.metadata.namespace.as_deref() == Some(namespace)),
+            );
+        }
+        Some(found)
+    }
+
+    /// DescribeCertificate, with an issued certificate remembered for a resync period: many
+    /// Domains may share one (a wildcard), and an issued one changes rarely. One that is not
+    /// issued yet is asked each time.
+    pub async fn certificate(&self, arn: &str) -> AwsResult<Option<crate::aws::acm::Certificate>> {
+        {
+            let cache = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((certificate, at)) = cache.get(arn)
+                && at.elapsed() < self.settings.resync_period
+            {
+                return Ok(Some(certificate.clone()));
+            }
+        }
+        let described = self.aws.acm.describe_certificate(arn).await?;
+        let mut cache = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        match &described {
+            Some(c) if c.status == crate::aws::acm::CertificateStatus::Issued => {
+                cache.insert(arn.to_string(), (c.clone(), std::time::Instant::now()));
+            }
+            _ => {
+                cache.remove(arn);
+            }
+        }
+        Ok(described)
     }
 
     /// The certificates on a listener, read at most once per resync period for all the Domains

@@ -702,16 +702,10 @@ async fn resolve_zone(
 /// same token (so a request retried after a crash returns the first certificate), other names
 /// another one.
 fn certificate_token(uid: &str, names: &[String]) -> String {
-    fn fnv(data: &str, seed: u64) -> u64 {
-        let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-        for byte in data.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        hash
-    }
-    let key = format!("{uid}/{}", names.join(","));
-    format!("{:016x}{:016x}", fnv(&key, 1), fnv(&key, 2))
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{uid}/{}", names.join(",")));
+    // RequestCertificate takes 1-32 word characters.
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn same_names(certificate: &Certificate, hostnames: &[String]) -> bool {
@@ -747,7 +741,7 @@ async fn certificate(
         if let Some(old) = status.certificate.take_if(|c| c.managed && c.arn != arn) {
             status.retired_certificates.push(old.arn);
         }
-        let Some(certificate) = acm.describe_certificate(arn).await.map_err(aws)? else {
+        let Some(certificate) = ctx.certificate(arn).await.map_err(aws)? else {
             return Ok(Err(Verdict::refused(
                 reason::CERTIFICATE_NOT_FOUND,
                 format!(
@@ -786,7 +780,7 @@ async fn certificate(
     }
 
     let current = match status.certificate.as_ref().filter(|c| c.managed) {
-        Some(c) => acm.describe_certificate(&c.arn).await.map_err(aws)?,
+        Some(c) => ctx.certificate(&c.arn).await.map_err(aws)?,
         None => adopt(id, ctx).await?,
     };
     let certificate = match current {

@@ -339,11 +339,26 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                 deployments.clone(),
                 watcher::Config::default().any_semantic(),
             )
-            // A Domain turning Ready (or being deleted) changes the App's rule.
+            // A Domain turning Ready (or being deleted) changes the App's rule; its other status
+            // writes do not.
             .watches(
                 domains.clone(),
                 watcher::Config::default().any_semantic(),
-                app_of_domain,
+                {
+                    let seen = Changes::default();
+                    move |domain: Domain| {
+                        let routed = (
+                            domain.spec.app_ref.name.clone(),
+                            domain.metadata.deletion_timestamp.is_some(),
+                            domain.status.as_ref().is_some_and(|s| {
+                                crate::api::conditions::is_true(&s.conditions, "Ready")
+                            }),
+                        );
+                        seen.changed(&domain, routed)
+                            .then(|| app_of_domain(domain))
+                            .flatten()
+                    }
+                },
             )
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
@@ -367,6 +382,7 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
         let domain_controller =
             Controller::new(domains.clone(), watcher::Config::default().any_semantic());
         let domain_store = domain_controller.store();
+        ctx.add_domain_store(domain_store.clone());
         let rivals_store = domain_store.clone();
         let domain_controller = domain_controller
             // A Domain that goes away (or changes) may free a hostname another one waits for.
@@ -375,11 +391,29 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                 watcher::Config::default().any_semantic(),
                 move |domain: Domain| rivals_of(&rivals_store, &domain),
             )
-            // The App's listener and load balancer are where a Domain points.
+            // The App's listener and load balancer are where a Domain points; the rest of its
+            // status does not concern its Domains.
             .watches(
                 apps_for_domains,
                 watcher::Config::default().any_semantic(),
-                move |app: App| domains_of_app(&domain_store, &app),
+                {
+                    let seen = Changes::default();
+                    move |app: App| {
+                        let target = (
+                            app.spec.routing.listener_arn.clone(),
+                            app.status
+                                .as_ref()
+                                .and_then(|s| s.load_balancer.as_ref())
+                                .map(|lb| lb.dns_name.clone()),
+                            app.metadata.deletion_timestamp.is_some(),
+                        );
+                        if seen.changed(&app, target) {
+                            domains_of_app(&domain_store, &app)
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                },
             )
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
@@ -419,6 +453,41 @@ fn domains_of_app(
         .filter(|d| d.spec.app_ref.name == name && d.namespace().as_deref() == Some(&namespace))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
+}
+
+/// What a watch mapper last saw of each object, so that it triggers a reconcile only when the
+/// part it cares about changed (the first sighting counts as a change).
+struct Changes<T> {
+    seen: std::sync::Mutex<std::collections::HashMap<String, T>>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            seen: std::sync::Mutex::default(),
+        }
+    }
+}
+
+/// Objects remembered per mapper before it starts afresh (everything then counts as changed
+/// once).
+const REMEMBERED: usize = 100_000;
+
+impl<T: PartialEq> Changes<T> {
+    fn changed<K: Resource>(&self, object: &K, now: T) -> bool {
+        let key = object.meta().uid.clone().unwrap_or_default();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        match seen.get(&key) {
+            Some(before) if *before == now => false,
+            _ => {
+                seen.insert(key, now);
+                true
+            }
+        }
+    }
 }
 
 /// The other Domains (in any watched namespace) that name one of `domain`'s hostnames.

@@ -27,10 +27,12 @@ pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
 /// ChangeResourceRecordSets: at most 32,000 characters of Value elements per request (UPSERT
 /// counts twice).
 pub const MAX_VALUE_CHARACTERS_PER_REQUEST: usize = 32_000;
-/// How long the first change of a quiet zone waits for others to join its batch.
-const GATHER: Duration = Duration::from_millis(50);
-/// How often a pending change's status is asked at most, however many Domains wait on it.
-const CHANGE_POLL: Duration = Duration::from_secs(2);
+/// A zone writes at most one batch per this interval: changes that arrive meanwhile join the
+/// next one, and Route53's five requests per second are left for reads and other zones.
+const BATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a pending change's status is asked at most, however many Domains wait on it
+/// (Route53 propagates in about a minute; asking more often only spends its rate).
+const CHANGE_POLL: Duration = Duration::from_secs(5);
 /// Change statuses kept (the oldest in-sync ones are forgotten first).
 const KEPT_CHANGES: usize = 10_000;
 
@@ -107,6 +109,7 @@ pub struct Zones {
     route53: Arc<dyn Route53>,
     max_age: Duration,
     hosted: tokio::sync::Mutex<Option<(Instant, Vec<HostedZone>)>>,
+    named: tokio::sync::Mutex<HashMap<String, (Instant, Vec<HostedZone>)>>,
     zones: Mutex<HashMap<String, Arc<Zone>>>,
     outcomes: Mutex<HashMap<String, Outcome>>,
     changes: Mutex<HashMap<String, (ChangeStatus, Instant)>>,
@@ -130,6 +133,7 @@ impl Zones {
             route53,
             max_age,
             hosted: tokio::sync::Mutex::default(),
+            named: tokio::sync::Mutex::default(),
             zones: Mutex::default(),
             outcomes: Mutex::default(),
             changes: Mutex::default(),
@@ -157,7 +161,8 @@ impl Zones {
         Ok(zones)
     }
 
-    /// The zones named `name` (ListHostedZonesByName).
+    /// The zones named `name` (ListHostedZonesByName), asked at most once per `max_age` for
+    /// all the Domains that name it.
     pub async fn zones_named(&self, name: &str) -> AwsResult<Vec<HostedZone>> {
         let wanted = domain::fqdn(name);
         if let Some((at, zones)) = self.hosted.lock().await.as_ref()
@@ -169,7 +174,15 @@ impl Zones {
                 return Ok(found);
             }
         }
-        self.route53.hosted_zones_by_name(&wanted).await
+        let mut named = self.named.lock().await;
+        if let Some((at, zones)) = named.get(&wanted)
+            && at.elapsed() < self.max_age
+        {
+            return Ok(zones.clone());
+        }
+        let zones = self.route53.hosted_zones_by_name(&wanted).await?;
+        named.insert(wanted, (Instant::now(), zones.clone()));
+        Ok(zones)
     }
 
     /// The zone's record sets: the shared view while it is younger than `max_age`, else read
@@ -273,8 +286,8 @@ impl Zones {
 
     /// Writes the zone's queue in batches until it is empty.
     async fn drain(self: Arc<Self>, zone_id: &str, zone: Arc<Zone>) {
-        tokio::time::sleep(GATHER).await;
         loop {
+            tokio::time::sleep(BATCH_INTERVAL).await;
             let batch = {
                 let mut queue = lock(&zone.queue);
                 let batch = next_batch(&mut queue.0);
@@ -414,6 +427,89 @@ mod tests {
         assert_eq!(keys(&next_batch(&mut queue)), ["a", "c"]);
         assert_eq!(keys(&next_batch(&mut queue)), ["b"]);
         assert!(next_batch(&mut queue).is_empty());
+    }
+
+    fn sim_zones() -> (crate::sim::aws::AwsSim, Arc<Zones>, String) {
+        let sim = crate::sim::aws::AwsSim::new(crate::sim::aws::SimConfig::default());
+        let zone = sim.add_hosted_zone("example.com");
+        let zones = Arc::new(Zones::new(sim.services().route53, Duration::from_secs(300)));
+        (sim, zones, zone)
+    }
+
+    /// The final outcome of each key (a failure is handed out once, so it is kept here).
+    async fn settled(zones: &Zones, keys: &[String]) -> Vec<Outcome> {
+        let mut done: Vec<Option<Outcome>> = vec![None; keys.len()];
+        loop {
+            for (key, slot) in keys.iter().zip(done.iter_mut()) {
+                if slot.is_none() {
+                    match zones.outcome(key).expect("submitted") {
+                        Outcome::Queued => {}
+                        outcome => *slot = Some(outcome),
+                    }
+                }
+            }
+            if done.iter().all(Option::is_some) {
+                return done.into_iter().flatten().collect();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_from_many_domains_share_one_request_and_the_view_follows_them() {
+        let (sim, zones, zone) = sim_zones();
+        zones.records(&zone).await.expect("read");
+        sim.reset_calls();
+        let keys: Vec<String> = (0..300).map(|i| format!("d{i}")).collect();
+        for key in &keys {
+            zones.submit(&zone, key, vec![txt(&format!("{key}.example.com"))]);
+        }
+        let outcomes = settled(&zones, &keys).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Written(_))));
+        let calls = sim.calls();
+        assert_eq!(
+            calls.get(
+                crate::sim::aws::SimService::Route53,
+                "ChangeResourceRecordSets"
+            ),
+            1
+        );
+        // The view has the writes: nothing is read again.
+        let records = zones.records(&zone).await.expect("view");
+        assert_eq!(records.len(), 300);
+        assert_eq!(
+            sim.calls().get(
+                crate::sim::aws::SimService::Route53,
+                "ListResourceRecordSets"
+            ),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_domain_does_not_hold_back_the_others_in_its_batch() {
+        let (_sim, zones, zone) = sim_zones();
+        zones.records(&zone).await.expect("read");
+        // "taken" exists already (written outside), so its CREATE is refused.
+        zones.submit(&zone, "outside", vec![txt("taken.example.com")]);
+        settled(&zones, &["outside".to_string()]).await;
+        let keys: Vec<String> = ["a", "b", "loser", "c"].map(String::from).to_vec();
+        for key in &keys {
+            let name = if key == "loser" {
+                "taken"
+            } else {
+                key.as_str()
+            };
+            zones.submit(&zone, key, vec![txt(&format!("{name}.example.com"))]);
+        }
+        let outcomes = settled(&zones, &keys).await;
+        for (key, outcome) in keys.iter().zip(&outcomes) {
+            match (key.as_str(), outcome) {
+                ("loser", Outcome::Failed(e)) => assert_eq!(e.code, "InvalidChangeBatch"),
+                (_, Outcome::Written(_)) if key != "loser" => {}
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -25,6 +25,21 @@ impl RateLimit {
         }
     }
 
+    /// A bucket of `per_second` requests per second (at least one) that never bursts: requests
+    /// are spaced by `1 / per_second`, so that no window of one second holds more than
+    /// `per_second` of them. For APIs whose limit is a plain count per second (Route53's five).
+    pub fn spaced(per_second: u32) -> Self {
+        let per_second = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        let period = std::time::Duration::from_secs(1) / per_second.get();
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(per_second))
+            .allow_burst(NonZeroU32::MIN);
+        RateLimit {
+            bucket: Arc::new(RateLimiter::direct(quota)),
+            per_second,
+        }
+    }
+
     /// The sustained rate, in requests per second.
     pub fn requests_per_second(&self) -> u32 {
         self.per_second.get()
@@ -58,6 +73,31 @@ mod tests {
         let rate = RateLimit::per_second(3);
         assert!((0..3).all(|_| rate.try_acquire()));
         assert!(!rate.try_acquire());
+    }
+
+    #[test]
+    fn a_spaced_bucket_lets_one_request_through_at_a_time() {
+        let rate = RateLimit::spaced(5);
+        assert!(rate.try_acquire());
+        assert!(!rate.try_acquire());
+        assert_eq!(rate.requests_per_second(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_spaced_bucket_never_lets_more_than_its_rate_into_one_second() {
+        let rate = RateLimit::spaced(5);
+        let start = std::time::Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..11 {
+            rate.acquire().await;
+            times.push(start.elapsed());
+        }
+        for (i, t) in times.iter().enumerate().skip(5) {
+            assert!(
+                *t - times[i - 5] >= std::time::Duration::from_millis(990),
+                "six requests within a second: {times:?}"
+            );
+        }
     }
 
     #[test]

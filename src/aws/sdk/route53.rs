@@ -36,9 +36,10 @@ pub struct SdkRoute53 {
 }
 
 impl SdkRoute53 {
-    /// The adapter with the default rate ([`DEFAULT_REQUESTS_PER_SECOND`]).
+    /// The adapter with the default rate ([`DEFAULT_REQUESTS_PER_SECOND`]), spaced so that no
+    /// second holds more (Route53 counts requests per second, bursts included).
     pub fn new(client: Client) -> Self {
-        Self::with_rate_limit(client, RateLimit::per_second(DEFAULT_REQUESTS_PER_SECOND))
+        Self::with_rate_limit(client, RateLimit::spaced(DEFAULT_REQUESTS_PER_SECOND))
     }
 
     /// The adapter with the given rate limit.

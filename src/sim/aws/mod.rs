@@ -127,7 +127,7 @@ use world::{SimResult, World};
 
 /// The Route53 client rate of a world read back from its file.
 fn default_route53_rate() -> RateLimit {
-    RateLimit::per_second(crate::aws::sdk::route53::DEFAULT_REQUESTS_PER_SECOND)
+    RateLimit::spaced(crate::aws::sdk::route53::DEFAULT_REQUESTS_PER_SECOND)
 }
 
 /// The simulated AWS: cheap to clone, every clone sees the same world.
@@ -193,7 +193,7 @@ impl AwsSim {
             clock: config.clock,
             caller_clock: config.caller_clock,
             state: None,
-            route53_rate: RateLimit::per_second(config.route53_requests_per_second),
+            route53_rate: RateLimit::spaced(config.route53_requests_per_second),
         }
     }
 
@@ -290,6 +290,12 @@ impl AwsSim {
     /// load balancer and listener ARNs; the same name returns the existing one.
     pub fn add_load_balancer(&self, name: &str) -> (String, String) {
         self.settled().elb_add_load_balancer(name)
+    }
+
+    /// Imports an issued certificate for `domain` (a wildcard such as `*.example.com` too), as
+    /// ImportCertificate would, and returns its ARN.
+    pub fn import_certificate(&self, domain: &str) -> String {
+        self.settled().acm_import_certificate(domain)
     }
 
     /// Adds a plain HTTP listener on `port` (no certificate) to the load balancer `lb_arn` and
