@@ -1032,6 +1032,84 @@ async fn route53_refuses_to_create_a_record_that_exists() {
 }
 
 #[tokio::test]
+async fn route53_lists_records_300_a_page_and_counts_upserts_twice_against_the_batch_limit() {
+    let p = playground();
+    let creates: Vec<Change> = (0..700)
+        .map(|i| {
+            record(
+                ChangeAction::Create,
+                &format!("h{i}.example.com"),
+                RecordType::A,
+                &["192.0.2.1"],
+            )
+        })
+        .collect();
+    p.change(creates.clone()).await.expect("700 records fit");
+    p.sim.reset_calls();
+    assert_eq!(p.records().await.len(), 700);
+    assert_eq!(
+        p.sim
+            .calls()
+            .get(SimService::Route53, "ListResourceRecordSets"),
+        3,
+        "300 record sets a page"
+    );
+    // 600 UPSERTs weigh 1,200 records: over the limit of 1,000.
+    let upserts: Vec<Change> = creates[..600]
+        .iter()
+        .map(|c| Change {
+            action: ChangeAction::Upsert,
+            ..c.clone()
+        })
+        .collect();
+    let (kind, code, message) = kind(p.change(upserts).await);
+    assert_eq!(
+        (kind, code.as_str(), message.as_str()),
+        (
+            AwsErrorKind::InvalidRequest,
+            "InvalidChangeBatch",
+            "[Number of records limit of 1000 exceeded.]"
+        )
+    );
+}
+
+#[tokio::test]
+async fn route53_finds_zones_by_name_and_its_clients_share_a_spaced_rate() {
+    let p = playground();
+    let found = p
+        .aws
+        .route53
+        .hosted_zones_by_name("EXAMPLE.com")
+        .await
+        .expect("listed");
+    assert_eq!(
+        found.iter().map(|z| z.name.as_str()).collect::<Vec<_>>(),
+        ["example.com."]
+    );
+    assert!(
+        p.aws
+            .route53
+            .hosted_zones_by_name("example.org")
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    // Two clients of the same world, ten calls in a burst: never more than five in a second.
+    p.sim.reset_calls();
+    let other = p.sim.services();
+    let calls = (0..10).map(|i| {
+        let route53 = if i % 2 == 0 {
+            p.aws.route53.clone()
+        } else {
+            other.route53.clone()
+        };
+        async move { route53.list_hosted_zones().await.expect("listed") }
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(p.sim.route53_peak_per_second(), 5);
+}
+
+#[tokio::test]
 async fn route53_delete_must_match_the_current_record_exactly() {
     let p = playground();
     p.change(vec![record(

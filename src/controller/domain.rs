@@ -1017,9 +1017,15 @@ async fn cleanup(cached: &Domain, api: &Api<Domain>, ctx: &Context) -> Result<Ac
     let mut status = domain.status.clone().unwrap_or_default();
     let wait = |what: String, retry: Duration| Error::Waiting { what, retry };
 
-    // The App stops routing the hostnames (it ignores a Domain being deleted).
-    if let Some(hosts) = routed_hosts(&domain, ctx).await?
-        && let Some(host) = id.hostnames.iter().find(|h| hosts.contains(*h))
+    // The App stops routing the hostnames this Domain holds (it ignores a Domain being
+    // deleted). A name the Domain never held (it lost a conflict) or the App lists in its own
+    // spec.routing.hosts is routed for another reason: not waited for.
+    if status.certificate.as_ref().is_some_and(|c| c.attached)
+        && let Some((hosts, own)) = routed_hosts(&domain, ctx).await?
+        && let Some(host) = id
+            .hostnames
+            .iter()
+            .find(|h| hosts.contains(*h) && !own.contains(*h))
     {
         let what = format!(
             "App {} still routes {host}; waiting for it to leave the App's listener rule",
@@ -1157,9 +1163,12 @@ async fn deleting(
     Ok(())
 }
 
-/// The hosts the App's listener rule matches, as read back from the listener; `None` when the
-/// App or its rule is gone.
-async fn routed_hosts(domain: &Domain, ctx: &Context) -> Result<Option<Vec<String>>, Error> {
+/// The hosts the App's listener rule matches, as read back from the listener, and the hosts of
+/// the App's own spec; `None` when the App or its rule is gone.
+async fn routed_hosts(
+    domain: &Domain,
+    ctx: &Context,
+) -> Result<Option<(Vec<String>, Vec<String>)>, Error> {
     let namespace = domain.namespace().unwrap_or_default();
     let apps: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(app) = apps.get_opt(&domain.spec.app_ref.name).await? else {
@@ -1180,12 +1189,21 @@ async fn routed_hosts(domain: &Domain, ctx: &Context) -> Result<Option<Vec<Strin
         Err(e) if e.kind == AwsErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(aws(e)),
     };
+    let own: Vec<String> = app
+        .spec
+        .routing
+        .hosts
+        .iter()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
     Ok(rules.into_iter().find(|r| r.arn == rule_arn).map(|r| {
-        r.conditions
+        let routed = r
+            .conditions
             .host_headers
             .iter()
             .map(|h| h.to_ascii_lowercase())
-            .collect()
+            .collect();
+        (routed, own)
     }))
 }
 

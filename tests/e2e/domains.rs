@@ -332,6 +332,44 @@ async fn of_two_domains_for_one_hostname_in_one_namespace_the_first_keeps_it_eit
         .filter(|r| r.name == "_cygni-owner.api.example.com.")
         .count();
     assert_eq!(owners, 1);
+    // The App routes the winner's hostname: deleting the loser does not wait for it, and leaves
+    // the winner as it is.
+    let (winner, loser) = if cygni::api::conditions::is_true(&a.conditions, "Ready") {
+        ("api-a", "api-b")
+    } else {
+        ("api-b", "api-a")
+    };
+    env.wait_app("api", "routing the winner", |app| {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.urls.contains(&"https://api.example.com/".to_string()))
+    })
+    .await;
+    env.domains()
+        .delete(loser, &Default::default())
+        .await
+        .expect("deleted");
+    let start = Instant::now();
+    while env
+        .domains()
+        .get_opt(loser)
+        .await
+        .expect("readable")
+        .is_some()
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the losing Domain was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    env.wait_domain(winner, "still Ready", domain_is("True", "Available"))
+        .await;
+    assert!(has(
+        &zone_records(&env.aws.snapshot()),
+        "_cygni-owner.api.example.com.",
+        RecordType::Txt
+    ));
 
     // The second gets the hostname once the first is gone.
     env.domains()
@@ -528,5 +566,42 @@ async fn a_domain_says_when_its_app_is_missing_or_its_listener_is_not_https() {
         0
     );
     env.wait_event("plain", "NoHttpsListener").await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_app_leaves_its_domain_whole_and_saying_so_until_it_returns() {
+    let env = Env::start().await;
+    env.apply_app("web", minimal("nginx:1.27")).await;
+    env.wait_app("web", "Ready", ready).await;
+    env.apply_domain("web", spec_for("web.example.com", "web"))
+        .await;
+    env.wait_domain("web", "Ready", domain_is("True", "Available"))
+        .await;
+    let records = zone_records(&env.aws.snapshot());
+    env.apps()
+        .delete("web", &Default::default())
+        .await
+        .expect("App deleted");
+    env.wait_gone("web").await;
+    let orphan = env
+        .wait_domain("web", "AppNotFound", domain_is("False", "AppNotFound"))
+        .await;
+    let (_, _, message) = domain_ready(&orphan).expect("Ready");
+    assert!(message.contains("App web does not exist"), "{message}");
+    // Nothing half deleted: the records are as they were.
+    assert_eq!(zone_records(&env.aws.snapshot()), records);
+    // The App back, the Domain is Ready again and routed.
+    env.apply_app("web", minimal("nginx:1.27")).await;
+    env.wait_domain("web", "Ready again", domain_is("True", "Available"))
+        .await;
+    env.wait_app("web", "routing the Domain", |app| {
+        ready(app)
+            && app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.urls.contains(&"https://web.example.com/".to_string()))
+    })
+    .await;
     env.stop().await;
 }
