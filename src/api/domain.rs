@@ -145,6 +145,10 @@ pub struct DomainStatus {
     /// listener and deleted once the current one serves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_certificates: Vec<String>,
+    /// The hostnames the App may route: those the Domain served when it was last Ready (less
+    /// any removed since). While a changed Domain converges again, its App keeps routing these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routable_hostnames: Vec<String>,
     /// The HTTPS listener the certificate is attached to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener_arn: Option<String>,

@@ -577,14 +577,15 @@ async fn observe_domains(app: &App, ctx: &Context) -> Result<Vec<String>, Error>
     let mut hosts = Vec::new();
     for domain in domains {
         // A Domain being deleted leaves the rule first: its records and certificate go after.
-        let ready = domain.metadata.deletion_timestamp.is_none()
-            && domain
-                .status
-                .as_ref()
-                .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY));
-        if domain.spec.app_ref.name == name && ready {
-            hosts.push(domain.spec.hostname.clone());
-            hosts.extend(domain.spec.aliases.iter().cloned());
+        // Otherwise the rule holds the hostnames the Domain last had Ready, so that one being
+        // changed (an alias added) keeps serving the names it served.
+        if domain.spec.app_ref.name == name && domain.metadata.deletion_timestamp.is_none() {
+            hosts.extend(
+                domain
+                    .status
+                    .iter()
+                    .flat_map(|s| s.routable_hostnames.iter().cloned()),
+            );
         }
     }
     hosts.sort();

@@ -140,8 +140,15 @@ async fn apply(cached: &Domain, api: &Api<Domain>, ctx: &Context) -> Result<Acti
     };
     let id = identity(&domain, valid.hostnames, ctx)?;
     let mut status = domain.status.clone().unwrap_or_default();
+    // A hostname taken out of the spec stops being routed at once.
+    status
+        .routable_hostnames
+        .retain(|h| id.hostnames.contains(h));
     let mut notices = Vec::new();
     let verdict = converge(&domain, &id, &mut status, &mut notices, ctx).await?;
+    if verdict.status == Status::True {
+        status.routable_hostnames = id.hostnames.clone();
+    }
     let requeue = verdict.requeue;
     conclude(api, &domain, status, verdict, notices, ctx).await?;
     Ok(Action::requeue(requeue))
@@ -292,6 +299,14 @@ async fn converge(
             ),
             ctx.settings.resync(),
         ));
+    }
+    // Another listener than the one the certificate was put on: nothing is routable there yet.
+    if status
+        .listener_arn
+        .as_deref()
+        .is_some_and(|arn| arn != listener.arn)
+    {
+        status.routable_hostnames.clear();
     }
     let zone = match resolve_zone(domain, id, ctx).await? {
         Ok(zone) => zone,

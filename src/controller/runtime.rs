@@ -339,8 +339,8 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                 deployments.clone(),
                 watcher::Config::default().any_semantic(),
             )
-            // A Domain turning Ready (or being deleted) changes the App's rule; its other status
-            // writes do not.
+            // A Domain's routable hostnames (or its deletion) change the App's rule; its other
+            // status writes do not.
             .watches(
                 domains.clone(),
                 watcher::Config::default().any_semantic(),

@@ -236,17 +236,7 @@ async fn the_example_domain_is_ready_only_once_certified_and_resolving_and_delet
         .delete("shop", &Default::default())
         .await
         .expect("deleted");
-    let start = Instant::now();
-    while env
-        .domains()
-        .get_opt("shop")
-        .await
-        .expect("readable")
-        .is_some()
-    {
-        assert!(start.elapsed() < PATIENCE, "Domain never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.wait_domain_gone(None, "shop").await;
     let after = env.aws.snapshot();
     assert_eq!(zone_records(&after), records_before);
     assert_eq!(
@@ -349,20 +339,7 @@ async fn of_two_domains_for_one_hostname_in_one_namespace_the_first_keeps_it_eit
         .delete(loser, &Default::default())
         .await
         .expect("deleted");
-    let start = Instant::now();
-    while env
-        .domains()
-        .get_opt(loser)
-        .await
-        .expect("readable")
-        .is_some()
-    {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "the losing Domain was never deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.wait_domain_gone(None, loser).await;
     env.wait_domain(winner, "still Ready", domain_is("True", "Available"))
         .await;
     assert!(has(
@@ -439,16 +416,7 @@ async fn of_two_domains_for_one_hostname_in_two_namespaces_exactly_one_is_ready(
     ] {
         let _ = api.delete("shop", &Default::default()).await;
     }
-    let start = Instant::now();
-    while kube::Api::<cygni::api::Domain>::namespaced(env.client.clone(), &other)
-        .get_opt("shop")
-        .await
-        .expect("readable")
-        .is_some()
-    {
-        assert!(start.elapsed() < PATIENCE, "Domain never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.wait_domain_gone(Some(&other), "shop").await;
     if env.is_real_cluster() {
         let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
             kube::Api::all(env.client.clone());
@@ -603,5 +571,88 @@ async fn deleting_the_app_leaves_its_domain_whole_and_saying_so_until_it_returns
                 .is_some_and(|s| s.urls.contains(&"https://web.example.com/".to_string()))
     })
     .await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_aliases_replaces_the_certificate_and_releases_the_alias_removed() {
+    let env = Env::start().await;
+    let listener = listener_of(&env);
+    env.apply_app("web", minimal("nginx:1.27")).await;
+    env.wait_app("web", "Ready", ready).await;
+    let mut spec = spec_for("web.example.com", "web");
+    spec["aliases"] = serde_json::json!(["old.web.example.com"]);
+    env.apply_domain("web", spec.clone()).await;
+    let first = env
+        .wait_domain("web", "Ready", domain_is("True", "Available"))
+        .await;
+    let old = first
+        .status
+        .and_then(|s| s.certificate)
+        .map(|c| c.arn)
+        .expect("certificate");
+
+    env.wait_app("web", "routing the Domain", |app| {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.urls.contains(&"https://web.example.com/".to_string()))
+    })
+    .await;
+    spec["aliases"] = serde_json::json!(["new.web.example.com"]);
+    env.apply_domain("web", spec).await;
+    // The hostname keeps being routed while the Domain converges again.
+    let start = Instant::now();
+    let second = loop {
+        let routed_now = routed(&env.aws.snapshot(), &listener);
+        assert!(
+            routed_now.iter().any(|h| h == "web.example.com"),
+            "web.example.com left the rule during the change: {routed_now:?}"
+        );
+        let domain = env.domains().get("web").await.expect("Domain");
+        let done = domain_is("True", "Available")(&domain)
+            && domain.status.as_ref().is_some_and(|s| {
+                s.retired_certificates.is_empty()
+                    && s.certificate.as_ref().is_some_and(|c| c.arn != old)
+            });
+        if done {
+            break domain;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "never Ready with the new alias: {:?}",
+            domain.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let new = second
+        .status
+        .and_then(|s| s.certificate)
+        .expect("certificate");
+    let snapshot = env.aws.snapshot();
+    let names = &snapshot
+        .certificate(&new.arn)
+        .expect("new certificate")
+        .subject_alternative_names;
+    assert_eq!(names, &["web.example.com", "new.web.example.com"]);
+    assert!(
+        snapshot.certificate(&old).is_none(),
+        "the old certificate was not deleted"
+    );
+    let on_listener = &snapshot.listener(&listener).expect("listener").certificates;
+    assert!(on_listener.contains(&new.arn) && !on_listener.contains(&old));
+    let records = zone_records(&snapshot);
+    assert!(has(&records, "new.web.example.com.", RecordType::A));
+    assert!(!has(&records, "old.web.example.com.", RecordType::A));
+    assert!(!has(
+        &records,
+        "_cygni-owner.old.web.example.com.",
+        RecordType::Txt
+    ));
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.type_ == RecordType::Cname && r.name.ends_with(".old.web.example.com.")),
+        "the removed alias's validation record is left"
+    );
     env.stop().await;
 }

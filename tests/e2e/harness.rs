@@ -484,6 +484,20 @@ impl Env {
         }
     }
 
+    /// Waits until the Domain `name` in `namespace` (the test's when `None`) is gone.
+    pub async fn wait_domain_gone(&self, namespace: Option<&str>, name: &str) {
+        let api: Api<Domain> =
+            Api::namespaced(self.client.clone(), namespace.unwrap_or(&self.namespace));
+        let start = Instant::now();
+        while api.get_opt(name).await.expect("Domain readable").is_some() {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "Domain {name} was never deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn wait_domain(
         &self,
         name: &str,
