@@ -124,8 +124,11 @@ impl Context {
         }
         let mut found = Vec::new();
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return None;
+            // A cache still listing (or stopped by a shutdown) is not waited for long: the
+            // caller lists the Domains itself instead.
+            match tokio::time::timeout(Duration::from_secs(2), store.wait_until_ready()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return None,
             }
             found.extend(
                 store
