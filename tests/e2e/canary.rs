@@ -169,13 +169,26 @@ async fn abort_mid_way_returns_all_traffic_to_stable_and_retry_starts_again() {
         "aborted web-2: all traffic returns to revision 1"
     );
     env.wait_phase("web-2", DeploymentPhase::Aborted).await;
-    let metrics = env.metrics();
-    for line in [
+    // The rollout gauge counts the operator's cache, which can see the Aborted phase a moment
+    // after the API does.
+    let lines = [
         r#"cygni_rollout_transitions_total{strategy="canary",phase="Aborted"} 1"#,
         r#"cygni_rollouts{strategy="canary",phase="Aborted"} 1"#,
         r#"cygni_rollout_step_duration_seconds_count{strategy="canary",step="setWeight"} 1"#,
-    ] {
-        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    ];
+    let start = std::time::Instant::now();
+    loop {
+        let metrics = env.metrics();
+        let missing: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| !metrics.contains(line))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "{missing:?} not in\n{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let app = env
         .wait_app("web", "back on revision 1", |a| {
