@@ -228,6 +228,16 @@ impl Playground {
         outcome
     }
 
+    /// Stops the operator (releasing its Lease) and leaves the API server and simulated AWS
+    /// running, so that what the operator alone held can be told apart from what they hold.
+    pub async fn stop_operator(&mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        match self.operator.take() {
+            Some(operator) => operator.await.context("operator task")?,
+            None => Ok(()),
+        }
+    }
+
     /// Whether the operator stopped on its own (an error, or leadership lost).
     pub fn operator_finished(&self) -> bool {
         self.operator.as_ref().is_some_and(|o| o.is_finished())

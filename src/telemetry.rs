@@ -91,6 +91,9 @@ pub struct Metrics {
     registry: Registry,
     /// Reconciles started, by kind.
     pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Reconciles that returned at once, before any read: nothing they depend on had changed and
+    /// they were not due (the App's own status writes, for one).
+    pub reconciles_skipped: Family<ReconcileLabels, Counter>,
     /// Reconciles that ended in an error, by kind, error and class.
     pub failures: Family<FailureLabels, Counter>,
     /// Reconcile duration in seconds, by kind.
@@ -140,6 +143,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("cygni");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconciles_skipped = Family::<ReconcileLabels, Counter>::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let duration = Family::<ReconcileLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
@@ -177,6 +181,11 @@ impl Default for Metrics {
         );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
+            "reconciles_skipped",
+            "Reconciles that returned before any read: nothing they depend on had changed",
+            reconciles_skipped.clone(),
+        );
+        registry.register(
             "reconcile_failures",
             "Reconciles that failed",
             failures.clone(),
@@ -194,6 +203,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             reconciles,
+            reconciles_skipped,
             failures,
             duration,
             leader,
@@ -217,6 +227,15 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts a reconcile that returned before any read.
+    pub fn reconcile_skipped(&self, kind: &str) {
+        self.reconciles_skipped
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a reconcile start and returns a guard that records its duration when dropped.

@@ -13,7 +13,8 @@
 
 use super::events::{EventType, Notice};
 use super::validate::{self, ValidatedApp};
-use super::{Context, Error, failure, report};
+use super::view::{Ask, Touched};
+use super::{Context, Error, failure, memo, report, view};
 use crate::api::app::{RevisionTaskDefinition, SlotName};
 use crate::api::conditions::{self, reason};
 use crate::api::deployment::DeploymentSpec;
@@ -50,6 +51,13 @@ const SETTLING: Duration = Duration::from_secs(10);
 
 /// Reconciles one App.
 pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // The App's own status writes, and wakes for other Apps, reach here too: unless the App
+    // changed, something it depends on marked it, or it is due, nothing is read.
+    if let Some(left) = ctx.memo.skip(&app) {
+        ctx.metrics.reconcile_skipped(KIND);
+        return Ok(Action::requeue(left));
+    }
+    ctx.memo.begin(&app);
     let _timer = ctx.metrics.reconcile_started(KIND);
     let namespace = app.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<App> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -121,7 +129,7 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
         // notices when it appears.
         Observation::Missing(problem) => {
             report::invalid_spec(api, app, std::slice::from_ref(&problem), ctx).await?;
-            return Ok(Action::requeue(ctx.settings.resync()));
+            return Ok(settle(app, ctx.settings.resync(), ctx));
         }
     };
     if let Some(other) =
@@ -129,7 +137,7 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     {
         let message = route_conflict(other, &conditions, ctx).await?;
         report::refusal(api, app, reason::ROUTE_CONFLICT, message, ctx).await?;
-        return Ok(Action::requeue(ctx.settings.resync()));
+        return Ok(settle(app, ctx.settings.resync(), ctx));
     }
     let revisions = observe_revisions(app, ctx).await?;
 
@@ -159,9 +167,24 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     announce(app, ctx, before.as_ref(), &new_status, drift.as_deref()).await;
     report::patch_status(api, &app.name_any(), before.as_ref(), &new_status).await?;
     acted?;
-    Ok(Action::requeue(
-        plan.requeue_after.unwrap_or_else(|| ctx.settings.resync()),
-    ))
+    // While the App is changing, what it waits for wakes it: its part of the AWS view (read
+    // again every few seconds while a service changes) or its Deployments. The planner's short
+    // poll stays as a backstop only.
+    let after = match plan.requeue_after {
+        Some(poll) => poll.max(PROGRESS_BACKSTOP.min(ctx.settings.resync_period)),
+        None => ctx.settings.resync(),
+    };
+    Ok(settle(app, after, ctx))
+}
+
+/// How soon a changing App is looked at again if nothing wakes it first.
+const PROGRESS_BACKSTOP: Duration = Duration::from_secs(30);
+
+/// Ends a full reconcile of `app` (as it was read): skipped until `after`, unless it changes or
+/// is marked.
+fn settle(app: &App, after: Duration, ctx: &Context) -> Action {
+    ctx.memo.settle(app, after);
+    Action::requeue(after)
 }
 
 /// The sentence a second claimant of the same requests reports: who has them, and what to change.
@@ -307,9 +330,19 @@ async fn observe_aws(
             ),
         }));
     };
-    let names: Vec<String> = SLOTS.iter().map(|s| id.service_name(*s)).collect();
-    let services = match ctx.aws.ecs.describe_services(&valid.cluster, &names).await {
-        Ok(services) => services,
+    // The App's part of the shared view: its services, its target groups and the rules of its
+    // listeners, read for many Apps at once (or not read at all, when the view holds them).
+    let mut listeners = vec![listener.arn.clone()];
+    listeners.extend(preview_listener.map(str::to_string));
+    let ask = Ask {
+        owner: memo::key_of(&id.namespace, &id.name),
+        cluster: valid.cluster.clone(),
+        services: SLOTS.iter().map(|s| id.service_name(*s)).collect(),
+        target_groups: SLOTS.iter().map(|s| id.target_group_name(*s)).collect(),
+        listeners,
+    };
+    let part = match ctx.view.part(&ask).await {
+        Ok(part) => part,
         Err(e) if e.code == CLUSTER_NOT_FOUND => {
             return Ok(Observation::Missing(validate::InvalidSpec {
                 field: "spec.cluster".to_string(),
@@ -321,19 +354,14 @@ async fn observe_aws(
         }
         Err(e) => return Err(aws(e)),
     };
-    let tg_names: Vec<String> = SLOTS.iter().map(|s| id.target_group_name(*s)).collect();
-    let target_groups = ctx
-        .aws
-        .elbv2
-        .describe_target_groups(&tg_names)
-        .await
-        .map_err(aws)?;
-    let rules = ctx
-        .aws
-        .elbv2
-        .describe_rules(&listener.arn)
-        .await
-        .map_err(aws)?;
+    let services: Vec<Service> = part.services.values().cloned().collect();
+    let target_groups: Vec<crate::aws::elbv2::TargetGroup> =
+        part.target_groups.values().cloned().collect();
+    let rules: Vec<Rule> = part
+        .rules
+        .get(&listener.arn)
+        .map(|r| r.as_ref().clone())
+        .unwrap_or_default();
     let own_target_groups: Vec<String> = target_groups.iter().map(|t| t.arn.clone()).collect();
     let rule = find_rule(id, status, &rules, &own_target_groups, ctx).await?;
     let other_rules = rules
@@ -355,16 +383,7 @@ async fn observe_aws(
         // already passed the load balancer's health checks.
         let settling = service.as_ref().is_some_and(|s| !settled(s));
         let healthy_targets = match (&target_group, settling) {
-            (Some(tg), true) => Some(
-                ctx.aws
-                    .elbv2
-                    .describe_target_health(&tg.arn)
-                    .await
-                    .map_err(aws)?
-                    .iter()
-                    .filter(|t| t.state == crate::aws::elbv2::TargetState::Healthy)
-                    .count() as i32,
-            ),
+            (Some(tg), true) => Some(ctx.view.healthy_targets(&tg.arn).await.map_err(aws)?),
             _ => None,
         };
         slots.push(ObservedSlot {
@@ -378,7 +397,18 @@ async fn observe_aws(
     let preview = match preview_listener {
         None => None,
         Some(arn) => {
-            match observe_preview(id, status, arn, &load_balancer, &own_target_groups, ctx).await? {
+            let rules = part.rules.get(arn).map(|r| r.as_ref().clone());
+            match observe_preview(
+                id,
+                status,
+                arn,
+                rules,
+                &load_balancer,
+                &own_target_groups,
+                ctx,
+            )
+            .await?
+            {
                 Ok(preview) => preview,
                 Err(problem) => return Ok(Observation::Missing(problem)),
             }
@@ -413,6 +443,7 @@ async fn observe_preview(
     id: &AppIdentity,
     status: &AppStatus,
     arn: &str,
+    rules: Option<Vec<Rule>>,
     load_balancer: &crate::aws::elbv2::LoadBalancer,
     own_target_groups: &[String],
     ctx: &Context,
@@ -435,12 +466,15 @@ async fn observe_preview(
             ),
         }));
     }
-    let rules = ctx
-        .aws
-        .elbv2
-        .describe_rules(&listener.arn)
-        .await
-        .map_err(aws)?;
+    let rules = match rules {
+        Some(rules) => rules,
+        None => ctx
+            .aws
+            .elbv2
+            .describe_rules(&listener.arn)
+            .await
+            .map_err(aws)?,
+    };
     let known = status
         .preview_rule_arn
         .as_deref()
@@ -487,8 +521,7 @@ async fn observe_preview(
 }
 
 fn settled(service: &Service) -> bool {
-    service.deployments.len() == 1
-        && service.deployments[0].rollout_state == Some(crate::aws::ecs::RolloutState::Completed)
+    view::settled(service)
 }
 
 /// The App's rule: the one status remembers, else the one tagged with the App's UID (after a lost
@@ -609,6 +642,7 @@ async fn act(
 ) -> (AppStatus, Result<(), Error>) {
     let mut progress = Progress {
         status: plan.status.clone(),
+        load_balancer: observed.load_balancer.arn.clone(),
         task_definitions: BTreeMap::new(),
         target_groups: SLOTS
             .iter()
@@ -624,15 +658,51 @@ async fn act(
     for change in &plan.changes {
         tracing::info!(app = %id.owner(), change = %change, "converging");
         if let Err(error) = progress.make(change, app, id, valid, ctx).await {
+            // What a failed write did is unknown (a lost answer may hide a success): its part of
+            // the view is read again before the next plan.
+            for touched in touches(change, id, valid) {
+                ctx.view.invalidate(touched);
+            }
             return (progress.status, Err(error));
         }
     }
     (progress.status, Ok(()))
 }
 
+/// What of the AWS view a change writes.
+fn touches(change: &Change, id: &AppIdentity, valid: &ValidatedApp) -> Vec<Touched> {
+    match change {
+        Change::CreateTargetGroup { input, .. } => vec![Touched::TargetGroup(input.name.clone())],
+        Change::ModifyTargetGroup { slot, .. } => {
+            vec![Touched::TargetGroup(id.target_group_name(*slot))]
+        }
+        Change::CreateService { input, .. } => {
+            vec![Touched::Service(input.cluster.clone(), input.name.clone())]
+        }
+        Change::UpdateService { update, .. } => {
+            vec![Touched::Service(
+                update.cluster.clone(),
+                update.name.clone(),
+            )]
+        }
+        Change::CreateRule { .. } | Change::ModifyRule { .. } => {
+            vec![Touched::Rules(valid.listener_arn.clone())]
+        }
+        Change::CreatePreviewRule { listener_arn, .. } => {
+            vec![Touched::Rules(listener_arn.clone())]
+        }
+        Change::ModifyPreviewRule { arn, .. } | Change::DeletePreviewRule { arn } => {
+            vec![Touched::Rules(listener_of_rule(arn))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// What the changes made so far produced, for the changes after them and for the status.
 struct Progress {
     status: AppStatus,
+    /// The App's load balancer, which ELB attaches its target groups to once a rule forwards.
+    load_balancer: String,
     task_definitions: BTreeMap<i64, String>,
     target_groups: BTreeMap<SlotName, String>,
 }
@@ -683,17 +753,20 @@ impl Progress {
                     .create_target_group(input)
                     .await
                     .map_err(aws)?;
+                ctx.view.target_group_written(&tg);
                 self.target_groups.insert(*slot, tg.arn);
                 Ok(())
             }
             Change::ModifyTargetGroup {
                 arn, health_check, ..
             } => {
-                ctx.aws
+                let tg = ctx
+                    .aws
                     .elbv2
                     .modify_target_group(arn, health_check)
                     .await
                     .map_err(aws)?;
+                ctx.view.target_group_written(&tg);
                 Ok(())
             }
             Change::CreateService {
@@ -712,6 +785,7 @@ impl Progress {
                     .ok_or(Error::Missing("target group"))?;
                 input.client_token = id.client_token(*slot, &input.task_definition_arn);
                 let service = ctx.aws.ecs.create_service(&input).await.map_err(aws)?;
+                ctx.view.service_written(&input.cluster, &service);
                 self.requested(*slot, *revision, &service);
                 Ok(())
             }
@@ -727,6 +801,7 @@ impl Progress {
                     update.task_definition_arn = Some(self.registered(*revision)?);
                 }
                 let service = ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
+                ctx.view.service_written(&update.cluster, &service);
                 let asked = revision.or_else(|| {
                     self.status
                         .slots
@@ -757,6 +832,8 @@ impl Progress {
                     )
                     .await
                     .map_err(aws)?;
+                ctx.view
+                    .rule_written(&valid.listener_arn, &self.load_balancer, &rule);
                 self.rule_written(&rule);
                 self.status.listener_rule_arn = Some(rule.arn);
                 Ok(())
@@ -773,6 +850,8 @@ impl Progress {
                     .modify_rule(arn, conditions, &forward)
                     .await
                     .map_err(aws)?;
+                ctx.view
+                    .rule_written(&valid.listener_arn, &self.load_balancer, &rule);
                 self.rule_written(&rule);
                 Ok(())
             }
@@ -791,6 +870,8 @@ impl Progress {
                     .create_rule(listener_arn, *priority, conditions, &forward, &tags)
                     .await
                     .map_err(aws)?;
+                ctx.view
+                    .rule_written(listener_arn, &self.load_balancer, &rule);
                 self.status.preview_rule_arn = Some(rule.arn);
                 Ok(())
             }
@@ -800,15 +881,19 @@ impl Progress {
                 slot,
             } => {
                 let forward = planner::forward(&[(*slot, 100)], &self.target_groups);
-                ctx.aws
+                let rule = ctx
+                    .aws
                     .elbv2
                     .modify_rule(arn, conditions, &forward)
                     .await
                     .map_err(aws)?;
+                ctx.view
+                    .rule_written(&listener_of_rule(arn), &self.load_balancer, &rule);
                 Ok(())
             }
             Change::DeletePreviewRule { arn } => {
                 ctx.aws.elbv2.delete_rule(arn).await.map_err(aws)?;
+                ctx.view.rule_deleted(&listener_of_rule(arn), arn);
                 self.status.preview_rule_arn = None;
                 Ok(())
             }
@@ -994,6 +1079,7 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .map_err(aws)?;
         if let Some(rule) = find_rule(&id, &status, &rules, &own, ctx).await? {
             ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
+            ctx.view.rule_deleted(&listener.arn, &rule.arn);
         }
         // The preview rule too: the one status remembers, else the one tagged on the preview
         // listener.
@@ -1003,11 +1089,20 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .map(listener_of_rule)
             .or_else(|| valid.preview_listener_arn.clone());
         if let Some(preview_listener) = preview_listener
-            && let Ok(Some(preview)) =
-                observe_preview(&id, &status, &preview_listener, &load_balancer, &own, ctx).await?
+            && let Ok(Some(preview)) = observe_preview(
+                &id,
+                &status,
+                &preview_listener,
+                None,
+                &load_balancer,
+                &own,
+                ctx,
+            )
+            .await?
             && let Some(rule) = preview.rule
         {
             ctx.aws.elbv2.delete_rule(&rule.arn).await.map_err(aws)?;
+            ctx.view.rule_deleted(&preview_listener, &rule.arn);
         }
     }
     // Only services that exist are deleted; a cluster that does not exist holds none.
@@ -1046,5 +1141,8 @@ async fn cleanup(app: &App, ctx: &Context) -> Result<Action, Error> {
             .map_err(aws)?;
     }
     tracing::info!(app = %id.owner(), "deleted the App's AWS resources");
+    let key = memo::key_of(&id.namespace, &id.name);
+    ctx.view.forget(&key);
+    ctx.memo.forget(&key);
     Ok(Action::await_change())
 }

@@ -57,6 +57,10 @@ pub struct Context {
     pub analyzer: Arc<dyn Provider>,
     /// Route53 zone views, change batches and change statuses shared by every Domain.
     pub zones: Arc<super::zones::Zones>,
+    /// ECS services, target groups and listener rules of every App, read in batches.
+    pub view: Arc<super::view::View>,
+    /// Which App reconciles can be skipped, and which Apps something marked.
+    pub memo: Arc<super::memo::Memo>,
     backoff: Backoff,
     listeners: Mutex<HashMap<String, (Listener, LoadBalancer, std::time::Instant)>>,
     listener_certificates:
@@ -84,8 +88,16 @@ impl Context {
             aws.route53.clone(),
             settings.resync_period,
         ));
+        let memo = Arc::new(super::memo::Memo::default());
+        let view = Arc::new(super::view::View::new(
+            aws.ecs.clone(),
+            aws.elbv2.clone(),
+            memo.clone(),
+        ));
         Context {
             zones,
+            view,
+            memo,
             client,
             events,
             metrics,

@@ -8,9 +8,11 @@ pub mod domain;
 pub mod events;
 pub mod failure;
 pub mod leader;
+pub mod memo;
 pub mod report;
 pub mod runtime;
 pub mod validate;
+pub mod view;
 pub mod zones;
 
 pub use context::Context;

@@ -4,7 +4,7 @@
 use super::context::Settings;
 use super::events::EventPublisher;
 use super::leader::LeaderElector;
-use super::{Context, Error, app, deployment, domain};
+use super::{Context, Error, app, deployment, domain, memo};
 use crate::api::{App, Deployment, Domain};
 use crate::aws::AwsServices;
 use crate::clock::{Clock, SystemClock};
@@ -335,9 +335,36 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
         let apps_for_deployments = apps.clone();
         let apps_for_domains = apps.clone();
         let app_controller = Controller::new(apps, watcher::Config::default().any_semantic())
-            .owns(
+            // A Deployment's phase, weights and scale (or its going away) are what its App plans
+            // from; the rest of its status (analysis measurements, step times) is not.
+            .watches(
                 deployments.clone(),
                 watcher::Config::default().any_semantic(),
+                {
+                    let seen = Changes::default();
+                    let memo = ctx.memo.clone();
+                    move |deployment: Deployment| {
+                        let status = deployment.status.clone().unwrap_or_default();
+                        let planned = (
+                            deployment.spec.revision,
+                            deployment.spec.template_hash.clone(),
+                            status.phase,
+                            status.desired_weight,
+                            status.desired_replicas,
+                            status.message,
+                            deployment.metadata.deletion_timestamp.is_some(),
+                        );
+                        if !seen.changed(&deployment, planned) {
+                            return None;
+                        }
+                        let app = app_of_deployment(&deployment)?;
+                        memo.mark(&memo::key_of(
+                            app.namespace.as_deref().unwrap_or_default(),
+                            &app.name,
+                        ));
+                        Some(app)
+                    }
+                },
             )
             // A Domain's routable hostnames (or its deletion) change the App's rule; its other
             // status writes do not.
@@ -346,20 +373,28 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                 watcher::Config::default().any_semantic(),
                 {
                     let seen = Changes::default();
+                    let memo = ctx.memo.clone();
                     move |domain: Domain| {
                         let routed = (
                             domain.spec.app_ref.name.clone(),
                             domain.metadata.deletion_timestamp.is_some(),
-                            domain.status.as_ref().is_some_and(|s| {
-                                crate::api::conditions::is_true(&s.conditions, "Ready")
-                            }),
+                            domain.status.as_ref().map(|s| s.routable_hostnames.clone()),
                         );
-                        seen.changed(&domain, routed)
-                            .then(|| app_of_domain(domain))
-                            .flatten()
+                        if !seen.changed(&domain, routed) {
+                            return None;
+                        }
+                        let app = app_of_domain(domain)?;
+                        memo.mark(&memo::key_of(
+                            app.namespace.as_deref().unwrap_or_default(),
+                            &app.name,
+                        ));
+                        Some(app)
                     }
                 },
             )
+            // The shared AWS view marks the Apps whose part changed, then wakes them all: the
+            // unmarked ones return at once.
+            .reconcile_all_on(ctx.memo.wakes())
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
             .run(app::reconcile, error_policy, ctx.clone())
@@ -429,13 +464,51 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
             .map(|d| deployment::census_entry(&d))
             .collect()
     });
+    all.push(observe(ctx.clone(), shutdown.clone()).boxed());
     tracing::info!(controllers = all.len(), "controllers running");
     futures::future::join_all(all).await;
     tracing::info!("controllers stopped");
 }
 
-/// The Deployments whose phase depends on an App's status: its current, stable and failed
-/// revisions.
+/// Keeps the shared AWS view current until shutdown: a pass over everything every resync period,
+/// and the changing services every few seconds; the Apps whose part changed are woken.
+async fn observe(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+    let work = async {
+        let mut pass =
+            tokio::time::interval(ctx.settings.resync_period.max(Duration::from_secs(1)));
+        let mut poll = tokio::time::interval(super::view::SETTLE_POLL);
+        pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first ticks are immediate, when the view is still empty.
+        pass.tick().await;
+        poll.tick().await;
+        loop {
+            let changed = tokio::select! {
+                _ = pass.tick() => ctx.view.pass().await,
+                _ = poll.tick() => ctx.view.poll_settling().await,
+            };
+            if changed {
+                ctx.memo.wake();
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stopped(shutdown) => {}
+    }
+}
+
+/// The App a Deployment belongs to: its controller owner.
+fn app_of_deployment(deployment: &Deployment) -> Option<ObjectRef<App>> {
+    let namespace = deployment.namespace()?;
+    let owner = deployment
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == App::kind(&()))?;
+    Some(ObjectRef::new(&owner.name).within(&namespace))
+}
+
+/// The App a Domain routes to.
 fn app_of_domain(domain: Domain) -> Option<ObjectRef<App>> {
     let namespace = domain.namespace()?;
     Some(ObjectRef::new(&domain.spec.app_ref.name).within(&namespace))

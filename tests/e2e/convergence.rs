@@ -252,3 +252,112 @@ async fn fifty_apps_converge_under_throttling_and_server_errors_without_duplicat
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_share_their_steady_state_reads_and_drift_is_corrected_within_a_resync() {
+    const APPS: usize = 12;
+    let env = Env::start().await;
+    for i in 0..APPS {
+        // One path each: Apps with the same routes on one listener are a conflict.
+        let mut spec = minimal("nginx:1.27");
+        spec["routing"] = serde_json::json!({"paths": [format!("/shared-{i:02}/*")]});
+        env.apply_app(&format!("shared-{i:02}"), spec).await;
+    }
+    let mut ids = Vec::new();
+    for i in 0..APPS {
+        let app = env
+            .wait_app(&format!("shared-{i:02}"), "Ready", ready)
+            .await;
+        ids.push(env.identity(&app));
+    }
+    // Steady state: each resync pass reads the 12 services in 2 DescribeServices, the 12 target
+    // groups in 1 DescribeTargetGroups and the listener's rules once, for all Apps together
+    // (read one App at a time, that would be 12 of each per pass).
+    tokio::time::sleep(RESYNC * 2).await;
+    env.aws.reset_calls();
+    let window = RESYNC * 3;
+    tokio::time::sleep(window).await;
+    let calls = env.aws.calls();
+    // Three passes in the window, or four when it starts just before one.
+    let passes = 4;
+    assert_eq!(calls.writes(), 0, "writes in steady state: {calls:?}");
+    assert!(
+        calls.get(SimService::Ecs, "DescribeServices") <= passes * 2,
+        "{calls:?}"
+    );
+    assert!(
+        calls.get(SimService::Elbv2, "DescribeTargetGroups") <= passes,
+        "{calls:?}"
+    );
+    assert!(
+        calls.get(SimService::Elbv2, "DescribeRules") <= passes,
+        "{calls:?}"
+    );
+    assert!(
+        calls.get(SimService::Ecs, "DescribeServices") >= 2,
+        "the services were read at least once: {calls:?}"
+    );
+
+    // Drift: three services scaled to zero outside the operator, at once.
+    let drifted = &ids[..3];
+    let changed = Instant::now();
+    for id in drifted {
+        let update = cygni::aws::ecs::ServiceUpdate {
+            cluster: "playground".into(),
+            name: id.service_name(SlotName::A),
+            desired_count: Some(0),
+            ..Default::default()
+        };
+        env.aws
+            .services()
+            .ecs
+            .update_service(&update)
+            .await
+            .expect("outside change");
+    }
+    let restored = loop {
+        let snapshot = env.aws.snapshot();
+        let all = drifted.iter().all(|id| {
+            snapshot
+                .services
+                .iter()
+                .find(|s| s.service.name == id.service_name(SlotName::A))
+                .is_some_and(|s| s.service.desired_count == 2)
+        });
+        if all {
+            break changed.elapsed();
+        }
+        assert!(
+            changed.elapsed() < PATIENCE,
+            "the desired counts were never restored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The next pass (at most one resync period away) sees the change; the bound leaves one more
+    // period for a machine busy with other tests.
+    assert!(
+        restored < RESYNC * 2 + Duration::from_secs(1),
+        "restored after {restored:?}, more than one resync pass"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(env.client.clone(), &env.namespace);
+    let start = Instant::now();
+    loop {
+        let list = events.list(&ListParams::default()).await.expect("events");
+        let corrected: std::collections::BTreeSet<String> = list
+            .items
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("DriftCorrected"))
+            .filter_map(|e| e.regarding.as_ref()?.name.clone())
+            .collect();
+        if drifted.iter().all(|id| corrected.contains(&id.name)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no DriftCorrected Event for each: {corrected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    env.stop().await;
+}

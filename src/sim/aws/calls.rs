@@ -71,16 +71,16 @@ impl CallCounts {
     }
 }
 
-/// Route53 call instants kept for the peak-rate figure (the newest ones).
+/// Call instants kept per service for the peak-rate figure (the newest ones).
 const KEPT_INSTANTS: usize = 100_000;
 
 /// The world's running tally.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CallLog {
     counts: CallCounts,
-    /// When each Route53 call arrived, in the caller's real time: Route53's API rate is per
+    /// When each call arrived, per service, in the caller's real time: AWS API rates are per
     /// account and per second of real time.
-    route53_instants: std::collections::VecDeque<std::time::Instant>,
+    instants: BTreeMap<SimService, std::collections::VecDeque<std::time::Instant>>,
 }
 
 impl CallLog {
@@ -92,17 +92,18 @@ impl CallLog {
             .or_default();
         entry.calls += 1;
         entry.write = write;
-        if service == SimService::Route53 {
-            if self.route53_instants.len() == KEPT_INSTANTS {
-                self.route53_instants.pop_front();
-            }
-            self.route53_instants.push_back(std::time::Instant::now());
+        let instants = self.instants.entry(service).or_default();
+        if instants.len() == KEPT_INSTANTS {
+            instants.pop_front();
         }
+        instants.push_back(std::time::Instant::now());
     }
 
-    /// The most Route53 calls that arrived within any one second.
-    pub fn route53_peak_per_second(&self) -> usize {
-        let times = &self.route53_instants;
+    /// The most calls of one service that arrived within any one second.
+    pub fn peak_per_second(&self, service: SimService) -> usize {
+        let Some(times) = self.instants.get(&service) else {
+            return 0;
+        };
         let mut peak = 0;
         let mut first = 0;
         for (last, at) in times.iter().enumerate() {
@@ -120,7 +121,7 @@ impl CallLog {
 
     pub fn reset(&mut self) {
         self.counts = CallCounts::default();
-        self.route53_instants.clear();
+        self.instants.clear();
     }
 
     /// Every count, for the world's file.

@@ -142,6 +142,8 @@ pub struct AwsSim {
     /// The client-side Route53 rate every clone's Route53 client waits on: Route53 allows five
     /// requests per second per account, as the SDK adapter's default limit does.
     route53_rate: RateLimit,
+    /// Client-side rates of the other services' clients, when set ([`AwsSim::set_client_rate`]).
+    client_rates: Arc<Mutex<std::collections::BTreeMap<SimService, RateLimit>>>,
 }
 
 impl std::fmt::Debug for AwsSim {
@@ -194,6 +196,7 @@ impl AwsSim {
             caller_clock: config.caller_clock,
             state: None,
             route53_rate: RateLimit::spaced(config.route53_requests_per_second),
+            client_rates: Arc::default(),
         }
     }
 
@@ -456,7 +459,23 @@ impl AwsSim {
     /// The most Route53 calls that arrived within any one second of real time since the world
     /// was made or [`AwsSim::reset_calls`].
     pub fn route53_peak_per_second(&self) -> usize {
-        self.lock().calls.route53_peak_per_second()
+        self.peak_per_second(SimService::Route53)
+    }
+
+    /// The most calls of one service that arrived within any one second of real time since the
+    /// world was made or [`AwsSim::reset_calls`].
+    pub fn peak_per_second(&self, service: SimService) -> usize {
+        self.lock().calls.peak_per_second(service)
+    }
+
+    /// Makes every client of one service (ECS, ELBv2; Route53 has its own) wait for a spaced
+    /// client-side rate of `per_second` requests from now on, as the SDK adapters' limiters do,
+    /// so that a run with throttling on shows the rate the operator's clients keep.
+    pub fn set_client_rate(&self, service: SimService, per_second: u32) {
+        self.client_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(service, RateLimit::spaced(per_second));
     }
 
     /// Forgets the call counts.
@@ -487,6 +506,15 @@ impl AwsSim {
         F: FnOnce(&mut World) -> SimResult<T> + Send,
         T: Send,
     {
+        let rate = self
+            .client_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&service)
+            .cloned();
+        if let Some(rate) = rate {
+            rate.acquire().await;
+        }
         let (outcome, latency) = {
             let mut world = self.lock();
             world.calls.count(service, operation, write);
@@ -548,6 +576,7 @@ impl AwsSim {
                 caller_clock: None,
                 state: None,
                 route53_rate: default_route53_rate(),
+                client_rates: Arc::default(),
             }
         }))
     }
@@ -574,6 +603,7 @@ impl AwsSim {
                     caller_clock: Some(Arc::new(crate::clock::SystemClock)),
                     state: None,
                     route53_rate: default_route53_rate(),
+                    client_rates: Arc::default(),
                 };
                 // The setup finds what it made the first time and returns it.
                 let defaults = sim.playground_defaults();
