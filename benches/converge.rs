@@ -354,7 +354,17 @@ impl Reconciles {
 
 fn reconciles(addr: std::net::SocketAddr) -> anyhow::Result<Reconciles> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
+    // The operator starts serving its metrics a moment after the playground is up.
+    let started = Instant::now();
+    let mut stream = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;

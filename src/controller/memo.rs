@@ -70,21 +70,38 @@ impl Memo {
     /// full reconcile: the App changed, something marked it, it is due, or it was never settled.
     pub fn skip(&self, app: &App) -> Option<Duration> {
         let key = key(app);
+        let why = self.why_full(&key, app);
+        match why {
+            Ok(left) => Some(left),
+            Err(why) => {
+                tracing::debug!(app = key, why, "full reconcile");
+                None
+            }
+        }
+    }
+
+    fn why_full(&self, key: &str, app: &App) -> Result<Duration, &'static str> {
         if self
             .marked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
+            .contains(key)
         {
-            return None;
+            return Err("marked");
         }
         let settled = *self
             .settled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)?;
-        let left = settled.due.checked_duration_since(Instant::now())?;
-        (settled.fingerprint == fingerprint(app) && !left.is_zero()).then_some(left)
+            .get(key)
+            .ok_or("not settled")?;
+        if settled.fingerprint != fingerprint(app) {
+            return Err("changed");
+        }
+        match settled.due.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err("due"),
+        }
     }
 
     /// A full reconcile starts: what marked the App is being looked at now.
@@ -115,7 +132,8 @@ impl Memo {
     }
 
     /// Something the App depends on changed: its next reconcile is a full one.
-    pub fn mark(&self, key: &str) {
+    pub fn mark(&self, key: &str, why: &'static str) {
+        tracing::debug!(app = key, why, "marked for a full reconcile");
         self.marked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -188,7 +206,7 @@ mod tests {
         let memo = Memo::default();
         memo.settle(&app(1), Duration::from_secs(60));
         assert_eq!(memo.skip(&app(2)), None, "spec changed");
-        memo.mark("shop/web");
+        memo.mark("shop/web", "test");
         assert_eq!(memo.skip(&app(1)), None, "marked");
         memo.begin(&app(1));
         memo.settle(&app(1), Duration::from_secs(60));

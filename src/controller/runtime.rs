@@ -336,7 +336,9 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
         let apps_for_domains = apps.clone();
         let app_controller = Controller::new(apps, watcher::Config::default().any_semantic())
             // A Deployment's phase, weights and scale (or its going away) are what its App plans
-            // from; the rest of its status (analysis measurements, step times) is not.
+            // from; the rest of its status (analysis measurements, step times) is not. A rolling
+            // Deployment's status only restates the App's (its phase is computed from it), and a
+            // Deployment without status is one the App has just created.
             .watches(
                 deployments.clone(),
                 watcher::Config::default().any_semantic(),
@@ -344,24 +346,29 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                     let seen = Changes::default();
                     let memo = ctx.memo.clone();
                     move |deployment: Deployment| {
-                        let status = deployment.status.clone().unwrap_or_default();
+                        let rolling = deployment.spec.strategy.kind()
+                            == crate::api::strategy::StrategyKind::Rolling;
+                        let status =
+                            deployment.status.clone().filter(|_| !rolling).map(|s| {
+                                (s.phase, s.desired_weight, s.desired_replicas, s.message)
+                            });
                         let planned = (
                             deployment.spec.revision,
                             deployment.spec.template_hash.clone(),
-                            status.phase,
-                            status.desired_weight,
-                            status.desired_replicas,
-                            status.message,
+                            status,
                             deployment.metadata.deletion_timestamp.is_some(),
                         );
-                        if !seen.changed(&deployment, planned) {
+                        let first = !seen.knows(&deployment);
+                        if !seen.changed(&deployment, planned)
+                            || (first && deployment.status.is_none())
+                        {
                             return None;
                         }
                         let app = app_of_deployment(&deployment)?;
-                        memo.mark(&memo::key_of(
-                            app.namespace.as_deref().unwrap_or_default(),
-                            &app.name,
-                        ));
+                        memo.mark(
+                            &memo::key_of(app.namespace.as_deref().unwrap_or_default(), &app.name),
+                            "a Deployment changed",
+                        );
                         Some(app)
                     }
                 },
@@ -384,10 +391,10 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                             return None;
                         }
                         let app = app_of_domain(domain)?;
-                        memo.mark(&memo::key_of(
-                            app.namespace.as_deref().unwrap_or_default(),
-                            &app.name,
-                        ));
+                        memo.mark(
+                            &memo::key_of(app.namespace.as_deref().unwrap_or_default(), &app.name),
+                            "a Domain changed",
+                        );
                         Some(app)
                     }
                 },
@@ -547,6 +554,15 @@ impl<T> Default for Changes<T> {
 const REMEMBERED: usize = 100_000;
 
 impl<T: PartialEq> Changes<T> {
+    /// Whether the mapper saw this object before.
+    fn knows<K: Resource>(&self, object: &K) -> bool {
+        let key = object.meta().uid.clone().unwrap_or_default();
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key)
+    }
+
     fn changed<K: Resource>(&self, object: &K, now: T) -> bool {
         let key = object.meta().uid.clone().unwrap_or_default();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

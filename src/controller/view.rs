@@ -277,7 +277,7 @@ impl View {
                 && differs
                 && let Some(owner) = state.service_owners.get(&key)
             {
-                self.memo.mark(owner);
+                self.memo.mark(owner, "its service changed");
                 changed = true;
             }
             let version = state.next_version();
@@ -308,7 +308,7 @@ impl View {
                 && differs
                 && let Some(owner) = state.target_group_owners.get(name)
             {
-                self.memo.mark(owner);
+                self.memo.mark(owner, "its target group changed");
                 changed = true;
             }
             let version = state.next_version();
@@ -350,22 +350,29 @@ impl View {
                 }
             }
             let mut owners: BTreeSet<String> = BTreeSet::new();
+            let mut known: BTreeSet<&str> = BTreeSet::new();
             for held in state.target_groups.values() {
                 if let Some(tg) = &held.value
                     && touched.contains(&tg.arn)
                     && let Some(owner) = state.target_group_owners.get(&tg.name)
                 {
                     owners.insert(owner.clone());
+                    known.insert(tg.arn.as_str());
                 }
             }
-            // A rule that forwards to no target group the view knows (deleted by hand, made by
-            // hand) may concern any App on the listener.
-            let unknown = touched.is_empty() && old.len() != new.len();
-            if unknown && let Some(all) = state.listener_owners.get(listener) {
+            // A rule that forwards to no target group of an App (written by hand, or one whose
+            // target groups are gone) may clash with any App on the listener.
+            let strangers = touched.len() > known.len()
+                || new.values().chain(old.values()).any(|r| {
+                    r.forward.is_empty()
+                        && r.priority.is_some()
+                        && (old.get(r.arn.as_str()) != new.get(r.arn.as_str()))
+                });
+            if strangers && let Some(all) = state.listener_owners.get(listener) {
                 owners.extend(all.iter().cloned());
             }
             for owner in &owners {
-                self.memo.mark(owner);
+                self.memo.mark(owner, "its listener's rules changed");
             }
             changed = !owners.is_empty();
         }
@@ -509,7 +516,7 @@ impl View {
                     let mut state = self.lock();
                     let before = state.health.insert(arn, (healthy, Instant::now()));
                     if before.is_none_or(|(b, _)| b != healthy) {
-                        self.memo.mark(&owner);
+                        self.memo.mark(&owner, "its targets' health changed");
                         changed = true;
                     }
                 }
@@ -927,5 +934,36 @@ mod tests {
         world.sim.set_faults(SimService::Elbv2, Faults::none());
         let part = world.view.part(&web).await.expect("read again");
         assert!(part.target_groups.contains_key("web-a"));
+    }
+
+    #[tokio::test]
+    async fn a_rule_written_by_hand_on_the_listener_wakes_every_app_on_it() {
+        let world = world();
+        let (web, api) = (ask(&world, "web"), ask(&world, "api"));
+        target_group(&world, "web-a").await;
+        world.view.part(&web).await.expect("read");
+        world.view.part(&api).await.expect("read");
+        let stranger = target_group(&world, "by-hand").await;
+        world
+            .sim
+            .services()
+            .elbv2
+            .create_rule(
+                &world.listener,
+                7,
+                &crate::aws::elbv2::RuleConditions {
+                    host_headers: vec!["shop.example.com".to_string()],
+                    path_patterns: Vec::new(),
+                },
+                &[crate::aws::elbv2::WeightedTarget {
+                    target_group_arn: stranger.arn,
+                    weight: 1,
+                }],
+                &[],
+            )
+            .await
+            .expect("rule by hand");
+        assert!(world.view.pass().await);
+        assert!(world.memo.is_marked("shop/web") && world.memo.is_marked("shop/api"));
     }
 }
