@@ -167,18 +167,22 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     announce(app, ctx, before.as_ref(), &new_status, drift.as_deref()).await;
     report::patch_status(api, &app.name_any(), before.as_ref(), &new_status).await?;
     acted?;
-    // While the App is changing, what it waits for wakes it: its part of the AWS view (read
-    // again every few seconds while a service changes) or its Deployments. The planner's short
-    // poll stays as a backstop only.
+    // What an App waits for wakes it: its part of the AWS view (read again every resync period,
+    // and every few seconds while a service changes), its Deployments and its Domains. So the
+    // planner's short poll of a changing App is only a backstop, and so is the resync of a
+    // converged one, whose AWS drift the view's pass finds.
     let after = match plan.requeue_after {
         Some(poll) => poll.max(PROGRESS_BACKSTOP.min(ctx.settings.resync_period)),
-        None => ctx.settings.resync(),
+        None => ctx.settings.resync() * CONVERGED_RESYNCS,
     };
     Ok(settle(app, after, ctx))
 }
 
 /// How soon a changing App is looked at again if nothing wakes it first.
 const PROGRESS_BACKSTOP: Duration = Duration::from_secs(30);
+
+/// Resync periods after which a converged App is reconciled again if nothing woke it first.
+const CONVERGED_RESYNCS: u32 = 10;
 
 /// Ends a full reconcile of `app` (as it was read): skipped until `after`, unless it changes or
 /// is marked.

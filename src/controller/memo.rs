@@ -1,41 +1,44 @@
 //! Which App reconciles can be skipped: what each App looked like when its last full reconcile
 //! ended and when it is due again, which Apps something they depend on marked as changed (a
-//! Deployment's phase, a Domain's hostnames, their part of the AWS view), and the pulse that wakes
-//! the App controller when the AWS view marked some.
+//! Deployment's phase, a Domain's hostnames, their part of the AWS view), and the wakes that the
+//! AWS view sends to the App controller for the Apps it marked.
 //!
 //! kube-runtime's stable API triggers a reconcile on every change of the App, its own status
-//! writes included, and [`kube::runtime::Controller::reconcile_all_on`] is its only way to wake
-//! objects from outside Kubernetes. A reconcile that finds its App unchanged, unmarked and not due
-//! returns at once, before any read, with the time left until it is due: that is the predicate.
+//! writes included. A reconcile that finds its App unchanged, unmarked and not due returns at
+//! once, before any read, with the time left until it is due: that is the predicate.
+//!
+//! Waking one App from outside Kubernetes takes `Controller::reconcile_on`, which kube-runtime
+//! keeps behind its `unstable-runtime-reconcile-on` feature. Its stable relative,
+//! `reconcile_all_on`, enqueues every App for each wake: at 3,000 Apps converging, those
+//! reconciles (each returning at once) took the workers' time and left new Apps waiting.
 
 use crate::api::App;
 use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What the App controller remembers of the Apps it reconciled.
+#[derive(Default)]
 pub struct Memo {
     settled: Mutex<HashMap<String, Settled>>,
     marked: Mutex<HashSet<String>>,
-    pulse: tokio::sync::watch::Sender<u64>,
+    /// One channel per App controller, with the namespace it watches (`None`: all).
+    wakes: Mutex<Vec<Waker>>,
 }
+
+/// Where the wakes of one App controller go: its namespace (`None`: all) and its channel.
+type Waker = (
+    Option<String>,
+    tokio::sync::mpsc::UnboundedSender<ObjectRef<App>>,
+);
 
 #[derive(Clone, Copy, Debug)]
 struct Settled {
     fingerprint: u64,
     due: Instant,
-}
-
-impl Default for Memo {
-    fn default() -> Self {
-        Memo {
-            settled: Mutex::default(),
-            marked: Mutex::default(),
-            pulse: tokio::sync::watch::channel(0).0,
-        }
-    }
 }
 
 /// The key of an App in the memo and in the AWS view: `<namespace>/<name>`.
@@ -160,19 +163,36 @@ impl Memo {
             .remove(key);
     }
 
-    /// Wakes the App controller: each App is looked at, and the marked ones reconcile.
-    pub fn wake(&self) {
-        self.pulse.send_modify(|n| *n = n.wrapping_add(1));
+    /// Marks an App and wakes it: its controller reconciles it soon.
+    pub fn wake(&self, key: &str, why: &'static str) {
+        self.mark(key, why);
+        let Some((namespace, name)) = key.split_once('/') else {
+            return;
+        };
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        // A controller that stopped has dropped its receiver.
+        wakes.retain(|(scope, sender)| {
+            if scope.as_deref().is_some_and(|s| s != namespace) {
+                return !sender.is_closed();
+            }
+            sender.send(ObjectRef::new(name).within(namespace)).is_ok()
+        });
     }
 
-    /// The pulses of [`Memo::wake`], for [`kube::runtime::Controller::reconcile_all_on`]; pulses
-    /// sent while one is being handled count as one.
-    pub fn wakes(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
-        let mut receiver = self.pulse.subscribe();
-        receiver.mark_unchanged();
+    /// The wakes for the App controller of one scope (a namespace, or `None` for all), for
+    /// `Controller::reconcile_on`.
+    pub fn wakes(
+        &self,
+        scope: Option<&str>,
+    ) -> impl futures::Stream<Item = ObjectRef<App>> + Send + 'static {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.wakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((scope.map(str::to_string), sender));
         futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.changed().await.ok()?;
-            Some(((), receiver))
+            let next = receiver.recv().await?;
+            Some((next, receiver))
         })
     }
 }
@@ -219,17 +239,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pulses_sent_together_wake_once() {
+    async fn a_wake_marks_the_app_and_reaches_only_the_controller_of_its_namespace() {
         use futures::StreamExt;
         let memo = Memo::default();
-        let mut wakes = Box::pin(memo.wakes());
-        memo.wake();
-        memo.wake();
-        assert_eq!(wakes.next().await, Some(()));
-        let again = tokio::time::timeout(Duration::from_millis(50), wakes.next()).await;
-        assert!(
-            again.is_err(),
-            "two pulses before the first was seen count as one"
-        );
+        let mut shop = Box::pin(memo.wakes(Some("shop")));
+        let mut other = Box::pin(memo.wakes(Some("other")));
+        let mut all = Box::pin(memo.wakes(None));
+        memo.wake("shop/web", "test");
+        assert!(memo.is_marked("shop/web"));
+        let expected = ObjectRef::<App>::new("web").within("shop");
+        assert_eq!(shop.next().await, Some(expected.clone()));
+        assert_eq!(all.next().await, Some(expected));
+        let none = tokio::time::timeout(Duration::from_millis(50), other.next()).await;
+        assert!(none.is_err(), "another namespace's controller is not woken");
     }
 }

@@ -399,9 +399,8 @@ async fn run_controllers(ctx: Arc<Context>, args: &RunArgs, shutdown: watch::Rec
                     }
                 },
             )
-            // The shared AWS view marks the Apps whose part changed, then wakes them all: the
-            // unmarked ones return at once.
-            .reconcile_all_on(ctx.memo.wakes())
+            // The shared AWS view wakes the Apps whose part changed.
+            .reconcile_on(ctx.memo.wakes(scope.as_deref()))
             .with_config(config.clone())
             .graceful_shutdown_on(stopped(shutdown.clone()))
             .run(app::reconcile, error_policy, ctx.clone())
@@ -490,13 +489,11 @@ async fn observe(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
         pass.tick().await;
         poll.tick().await;
         loop {
-            let changed = tokio::select! {
+            // The view wakes the Apps whose part changed as it finds them.
+            tokio::select! {
                 _ = pass.tick() => ctx.view.pass().await,
                 _ = poll.tick() => ctx.view.poll_settling().await,
             };
-            if changed {
-                ctx.memo.wake();
-            }
         }
     };
     tokio::select! {

@@ -277,7 +277,7 @@ impl View {
                 && differs
                 && let Some(owner) = state.service_owners.get(&key)
             {
-                self.memo.mark(owner, "its service changed");
+                self.memo.wake(owner, "its service changed");
                 changed = true;
             }
             let version = state.next_version();
@@ -308,7 +308,7 @@ impl View {
                 && differs
                 && let Some(owner) = state.target_group_owners.get(name)
             {
-                self.memo.mark(owner, "its target group changed");
+                self.memo.wake(owner, "its target group changed");
                 changed = true;
             }
             let version = state.next_version();
@@ -372,7 +372,7 @@ impl View {
                 owners.extend(all.iter().cloned());
             }
             for owner in &owners {
-                self.memo.mark(owner, "its listener's rules changed");
+                self.memo.wake(owner, "its listener's rules changed");
             }
             changed = !owners.is_empty();
         }
@@ -516,7 +516,7 @@ impl View {
                     let mut state = self.lock();
                     let before = state.health.insert(arn, (healthy, Instant::now()));
                     if before.is_none_or(|(b, _)| b != healthy) {
-                        self.memo.mark(&owner, "its targets' health changed");
+                        self.memo.wake(&owner, "its targets' health changed");
                         changed = true;
                     }
                 }
