@@ -2,16 +2,14 @@
 //! `kubectl-cygni`): `status`, `promote`, `abort`, `retry`, `pause`, `resume`, `rollback` and
 //! `history`. Each reads the App and its Deployments, patches a Deployment's spec (or, for a
 //! rollback, the App's template) as the API defines, prints what it changed, and fails with one
-//! line when there is nothing to do.
+//! line when there is nothing to do. What a control patches is decided in [`controls`].
 
+pub mod controls;
 pub mod render;
 
-use crate::api::deployment::DeploymentPhase;
-use crate::api::strategy::StrategyKind;
 use crate::api::{App, Deployment};
 use crate::controller::app::APP_LABEL;
 use crate::plan::naming;
-use crate::rollout::steps::{self, RolloutStep};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -302,134 +300,37 @@ impl Session {
         Ok(())
     }
 
+    /// Sends a control's patch, if it has one, and returns the line it prints.
+    async fn apply(&self, d: &Deployment, change: controls::Change) -> anyhow::Result<String> {
+        if let Some(spec) = change.spec {
+            self.patch_deployment(&d.name_any(), spec).await?;
+        }
+        Ok(change.line)
+    }
+
     async fn promote(&self, full: bool) -> anyhow::Result<String> {
         let (_, d) = self.current().await?;
-        let name = d.name_any();
-        let status = d.status.clone().unwrap_or_default();
-        let rollout = progressive_steps(&d)?;
-        if status.phase.is_terminal() {
-            bail!("nothing to promote: {name} is {}", status.phase);
-        }
-        if full {
-            if d.spec.promote_full {
-                return Ok(format!("{name} is already promoted fully"));
-            }
-            self.patch_deployment(&name, serde_json::json!({"promoteFull": true}))
-                .await?;
-            let target = steps::full_traffic_index(&rollout);
-            return Ok(format!(
-                "promoted {name} fully: it skips to {}/{} {}",
-                target + 1,
-                rollout.len(),
-                rollout
-                    .get(target)
-                    .map_or(String::new(), ToString::to_string)
-            ));
-        }
-        let Some(index) = status
-            .current_step_index
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            bail!("nothing to promote yet: {name} has not started its steps");
-        };
-        let Some(step) = rollout.get(index) else {
-            bail!("nothing to promote: {name} has no step {}", index + 1);
-        };
-        let label = format!("{}/{} {step}", index + 1, rollout.len());
-        // A rollout held by an inconclusive background metric is paused at any kind of step.
-        let held = status.phase == DeploymentPhase::Paused && !d.spec.paused;
-        let waits = matches!(
-            step,
-            RolloutStep::Pause(_)
-                | RolloutStep::AwaitPromotion(_)
-                | RolloutStep::Analysis { .. }
-                | RolloutStep::ScaleDownDelay(_)
-        );
-        if !waits && !held {
-            bail!(
-                "nothing to promote: {name} is at {label}, which completes once AWS confirms it; use --full to skip to all traffic"
-            );
-        }
-        if d.spec.promote_step == status.current_step_index {
-            return Ok(format!("{name} is already promoted past {label}"));
-        }
-        self.patch_deployment(&name, serde_json::json!({"promoteStep": index}))
-            .await?;
-        if waits {
-            Ok(format!("promoted {name}: step {label} is complete"))
-        } else {
-            Ok(format!(
-                "promoted {name}: step {label} goes on despite the inconclusive background analysis"
-            ))
-        }
+        let change = controls::promote(&d, full)?;
+        self.apply(&d, change).await
     }
 
     async fn abort(&self) -> anyhow::Result<String> {
         let (app, d) = self.current().await?;
-        let name = d.name_any();
-        let phase = d.status.as_ref().map(|s| s.phase).unwrap_or_default();
-        progressive_steps(&d)?;
-        if phase.is_terminal() {
-            bail!("nothing to abort: {name} is {phase}");
-        }
-        self.patch_deployment(&name, serde_json::json!({"abort": true}))
-            .await?;
-        let stable = app
-            .status
-            .and_then(|s| s.stable_revision)
-            .map_or("the stable revision".to_string(), |r| {
-                format!("revision {r}")
-            });
-        Ok(format!("aborted {name}: all traffic returns to {stable}"))
+        let stable = app.status.and_then(|s| s.stable_revision);
+        let change = controls::abort(&d, stable)?;
+        self.apply(&d, change).await
     }
 
     async fn retry(&self) -> anyhow::Result<String> {
         let (_, d) = self.current().await?;
-        let name = d.name_any();
-        let phase = d.status.as_ref().map(|s| s.phase).unwrap_or_default();
-        progressive_steps(&d)?;
-        if !matches!(phase, DeploymentPhase::Aborted | DeploymentPhase::Failed) {
-            bail!(
-                "nothing to retry: {name} is {phase}; only an aborted or failed rollout can be retried"
-            );
-        }
-        let attempt = d.spec.retry_attempt + 1;
-        self.patch_deployment(
-            &name,
-            serde_json::json!({"abort": false, "retryAttempt": attempt}),
-        )
-        .await?;
-        Ok(format!(
-            "retrying {name} from its first step (attempt {attempt})"
-        ))
+        let change = controls::retry(&d)?;
+        self.apply(&d, change).await
     }
 
     async fn pause(&self, paused: bool) -> anyhow::Result<String> {
         let (_, d) = self.current().await?;
-        let name = d.name_any();
-        let status = d.status.clone().unwrap_or_default();
-        progressive_steps(&d)?;
-        if status.phase.is_terminal() {
-            bail!(
-                "nothing to {}: {name} is {}",
-                if paused { "pause" } else { "resume" },
-                status.phase
-            );
-        }
-        if d.spec.paused == paused {
-            return Ok(format!(
-                "{name} is already {}",
-                if paused { "paused" } else { "running" }
-            ));
-        }
-        self.patch_deployment(&name, serde_json::json!({"paused": paused}))
-            .await?;
-        let at = status.current_step.unwrap_or_default();
-        Ok(if paused {
-            format!("paused {name} at step {at}")
-        } else {
-            format!("resumed {name} at step {at}")
-        })
+        let change = controls::pause(&d, paused)?;
+        self.apply(&d, change).await
     }
 
     /// Puts revision `n`'s template back on the App. Returns what was done and, for an App an
@@ -521,28 +422,6 @@ impl Session {
             }
         }
     }
-}
-
-/// The steps of a progressive rollout; an in-place one has no steps to control.
-fn progressive_steps(d: &Deployment) -> anyhow::Result<Vec<RolloutStep>> {
-    if d.spec.strategy.kind() == StrategyKind::Rolling {
-        bail!(
-            "{} rolls out in place with ECS (strategy rolling): it has no steps to control",
-            d.name_any()
-        );
-    }
-    let rollout = steps::of(&d.spec.strategy).map_err(|errors| {
-        anyhow::anyhow!(
-            "{} has steps that do not parse: {}",
-            d.name_any(),
-            errors
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    Ok(rollout)
 }
 
 /// Whether the current revision's rollout ended and the App reports it.
