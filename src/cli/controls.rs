@@ -187,3 +187,96 @@ fn progressive_steps(d: &Deployment) -> anyhow::Result<Vec<RolloutStep>> {
     })?;
     Ok(rollout)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(phase: &str, step: i32, spec: serde_json::Value) -> Deployment {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cygni.io/v1alpha1", "kind": "Deployment",
+            "metadata": {"name": "web-2", "namespace": "shop"},
+            "spec": {
+                "app": "web", "revision": 2, "templateHash": "h",
+                "template": {"container": {"image": "web:2"}, "healthCheck": {}, "network": {}, "iam": {}, "logs": {}},
+                "strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]}},
+            },
+            "status": {"phase": phase, "currentStepIndex": step, "currentStep": "2/5 pause until promoted"},
+        }))
+        .expect("Deployment");
+        let mut value = serde_json::to_value(&d.spec).expect("spec");
+        json_patch::merge(&mut value, &spec);
+        d.spec = serde_json::from_value(value).expect("spec");
+        d
+    }
+
+    #[test]
+    fn promote_at_a_pause_names_the_step() {
+        let change = promote(&deployment("Paused", 1, serde_json::json!({})), false).expect("ok");
+        assert_eq!(change.spec, Some(serde_json::json!({"promoteStep": 1})));
+        assert_eq!(
+            change.line,
+            "promoted web-2: step 2/5 pause until promoted is complete"
+        );
+    }
+
+    #[test]
+    fn promote_twice_patches_nothing() {
+        let d = deployment("Paused", 1, serde_json::json!({"promoteStep": 1}));
+        let change = promote(&d, false).expect("ok");
+        assert_eq!(change.spec, None);
+        assert_eq!(
+            change.line,
+            "web-2 is already promoted past 2/5 pause until promoted"
+        );
+    }
+
+    #[test]
+    fn promote_at_a_weight_step_refuses_and_points_at_full() {
+        let error = promote(&deployment("Progressing", 0, serde_json::json!({})), false)
+            .expect_err("a weight step completes by itself");
+        assert!(error.to_string().contains("use --full"), "{error}");
+    }
+
+    #[test]
+    fn abort_twice_patches_nothing() {
+        let d = deployment("Progressing", 0, serde_json::json!({"abort": true}));
+        let change = abort(&d, Some(1)).expect("ok");
+        assert_eq!(change.spec, None);
+        assert_eq!(change.line, "web-2 is already being aborted");
+    }
+
+    #[test]
+    fn abort_says_which_revision_takes_the_traffic() {
+        let change = abort(&deployment("Paused", 1, serde_json::json!({})), Some(1)).expect("ok");
+        assert_eq!(change.spec, Some(serde_json::json!({"abort": true})));
+        assert_eq!(
+            change.line,
+            "aborted web-2: all traffic returns to revision 1"
+        );
+    }
+
+    #[test]
+    fn retry_counts_the_next_attempt_and_clears_abort() {
+        let d = deployment(
+            "Aborted",
+            1,
+            serde_json::json!({"abort": true, "retryAttempt": 2}),
+        );
+        let change = retry(&d).expect("ok");
+        assert_eq!(
+            change.spec,
+            Some(serde_json::json!({"abort": false, "retryAttempt": 3}))
+        );
+    }
+
+    #[test]
+    fn a_succeeded_rollout_refuses_every_control() {
+        let d = deployment("Succeeded", 4, serde_json::json!({}));
+        assert!(promote(&d, false).is_err());
+        assert!(promote(&d, true).is_err());
+        assert!(abort(&d, None).is_err());
+        assert!(pause(&d, true).is_err());
+        assert!(retry(&d).is_err());
+    }
+}
