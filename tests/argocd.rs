@@ -504,8 +504,7 @@ fn app_whose_new_revision_crashes_during_its_rollout_is_degraded() {
 
 #[test]
 fn app_whose_rollout_is_paused_is_suspended() {
-    let message =
-        "revision 3 is paused (paused at 4/7 pause 5m: paused by a user); revision 2 keeps serving";
+    let message = "revision 3 is paused (paused at 4/7 pause 5m: paused until 2026-05-28T20:31:40Z); revision 2 keeps serving";
     let app = app_with(
         (Status::False, "Paused", message),
         (Status::Unknown, "Paused"),
@@ -652,11 +651,14 @@ fn succeeded_deployment_is_healthy() {
     let d = canary_at(
         DeploymentPhase::Succeeded,
         6,
-        "revision 3 serves all traffic",
+        "revision 3 serves all traffic; the previous revision is scaled down",
     );
     assert_eq!(
         health("Deployment", &d),
-        ("Healthy".into(), "revision 3 serves all traffic".into())
+        (
+            "Healthy".into(),
+            "revision 3 serves all traffic; the previous revision is scaled down".into()
+        )
     );
 }
 
@@ -709,7 +711,10 @@ fn aborted_deployment_is_degraded() {
 fn rolling_deployment_follows_its_phase() {
     let d = rolling(DeploymentPhase::Progressing, "ECS is replacing the tasks");
     assert_eq!(health("Deployment", &d).0, "Progressing");
-    let d = rolling(DeploymentPhase::Succeeded, "revision 3 serves all traffic");
+    let d = rolling(
+        DeploymentPhase::Succeeded,
+        "revision 3 serves all traffic; the previous revision is scaled down",
+    );
     assert_eq!(health("Deployment", &d).0, "Healthy");
 }
 
@@ -913,7 +918,11 @@ fn rollouts() -> Vec<(&'static str, Deployment)> {
         ),
         (
             "canary succeeded",
-            canary_at(Succeeded, 6, "revision 3 serves all traffic"),
+            canary_at(
+                Succeeded,
+                6,
+                "revision 3 serves all traffic; the previous revision is scaled down",
+            ),
         ),
         (
             "canary failed",
