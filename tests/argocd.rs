@@ -1096,6 +1096,14 @@ fn retry_is_offered_for_failed_and_aborted_rollouts_only() {
 }
 
 #[test]
+fn retry_of_a_rollout_that_has_not_failed_is_refused_with_the_cli_reason() {
+    let d = canary_at(DeploymentPhase::Progressing, 2, "3/7 setWeight 50");
+    let error = run_action(&d, "retry").expect_err("nothing to retry");
+    let cli = controls::retry(&d).expect_err("the CLI refuses too");
+    assert!(error.contains(&cli.to_string()), "{error} / {cli}");
+}
+
+#[test]
 fn retry_counts_the_attempt_and_clears_abort() {
     let mut d = canary_at(DeploymentPhase::Aborted, 3, "aborted by a user");
     d.spec.abort = true;
