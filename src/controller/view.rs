@@ -10,9 +10,11 @@
 //!   does not read it again.
 //! - **Passes**: every resync period the view reads again everything it holds, in the same
 //!   batches ([`View::pass`]); services that are changing (an ECS deployment under way, a service
-//!   draining) and their targets' health are read again every [`SETTLE_POLL`]
-//!   ([`View::poll_settling`]). An App whose part changed is marked (see [`super::memo`]) and woken,
-//!   so that drift is corrected within one resync and progress is seen without each App polling.
+//!   draining) are read again every [`SETTLE_POLL`] ([`View::poll_settling`]). An App whose part
+//!   changed is marked (see [`super::memo`]) and woken, so that drift is corrected within one
+//!   resync and progress is seen without each App polling. The poll wakes an App only at a
+//!   milestone of its service (a deployment started, completed or failed, a count requested), not
+//!   for each task that starts.
 //! - **Failures**: a refresh that fails (throttling that outlasted the client's retries) leaves
 //!   the part marked stale; an App whose part is stale reads it itself, and waits (an error,
 //!   retried with backoff) rather than writing from what it last saw.
@@ -29,7 +31,8 @@ use std::time::{Duration, Instant};
 pub const SERVICES_PER_CALL: usize = 10;
 /// Names per DescribeTargetGroups call.
 pub const TARGET_GROUPS_PER_CALL: usize = 20;
-/// How often services that are changing, and their targets' health, are read again.
+/// How often services that are changing are read again, and how long a target health read is
+/// used.
 pub const SETTLE_POLL: Duration = Duration::from_secs(5);
 
 /// How long a loader waits for other Apps' asks before it reads.
@@ -194,7 +197,7 @@ impl View {
                 let versions = self.service_versions(cluster, chunk);
                 match self.ecs.describe_services(cluster, chunk).await {
                     Ok(found) => {
-                        self.keep_services(cluster, chunk, &found, &versions, false);
+                        self.keep_services(cluster, chunk, &found, &versions, Wake::Never);
                     }
                     Err(error) => failures.push((Scope::Services(cluster.clone()), error)),
                 }
@@ -247,15 +250,15 @@ impl View {
         self.lock().rules.get(listener).map(|h| h.version)
     }
 
-    /// Keeps an answer of DescribeServices; with `compare`, marks the owners of services that
-    /// changed. Returns whether any changed.
+    /// Keeps an answer of DescribeServices and marks the owners of services that changed as
+    /// `wake` says. Returns whether any was marked.
     fn keep_services(
         &self,
         cluster: &str,
         names: &[String],
         found: &[Service],
         versions: &[Option<u64>],
-        compare: bool,
+        wake: Wake,
     ) -> bool {
         let mut state = self.lock();
         let mut changed = false;
@@ -269,11 +272,21 @@ impl View {
             if state.services.get(&key).map(|h| h.version) != *version {
                 continue;
             }
-            let differs = state
-                .services
-                .get(&key)
-                .is_none_or(|h| h.value != now || h.stale);
-            if compare
+            let differs = state.services.get(&key).is_none_or(|h| {
+                h.stale
+                    || match wake {
+                        // A changing service is the poll's: the pass would wake its App for a
+                        // task that started.
+                        Wake::OnAnyChange if !h.value.as_ref().is_some_and(changing) => {
+                            h.value != now
+                        }
+                        Wake::Never => h.value != now,
+                        Wake::OnAnyChange | Wake::OnMilestone => {
+                            h.value.as_ref().map(milestones) != now.as_ref().map(milestones)
+                        }
+                    }
+            });
+            if wake != Wake::Never
                 && differs
                 && let Some(owner) = state.service_owners.get(&key)
             {
@@ -415,7 +428,9 @@ impl View {
         let mut changed = false;
         for (cluster, mut names) in services {
             names.sort();
-            changed |= self.refresh_services(&cluster, &names).await;
+            changed |= self
+                .refresh_services(&cluster, &names, Wake::OnAnyChange)
+                .await;
         }
         let mut target_groups = target_groups;
         target_groups.sort();
@@ -449,12 +464,12 @@ impl View {
         changed
     }
 
-    async fn refresh_services(&self, cluster: &str, names: &[String]) -> bool {
+    async fn refresh_services(&self, cluster: &str, names: &[String], wake: Wake) -> bool {
         let mut changed = false;
         for chunk in names.chunks(SERVICES_PER_CALL) {
             let versions = self.service_versions(cluster, chunk);
             match self.ecs.describe_services(cluster, chunk).await {
-                Ok(found) => changed |= self.keep_services(cluster, chunk, &found, &versions, true),
+                Ok(found) => changed |= self.keep_services(cluster, chunk, &found, &versions, wake),
                 Err(error) => {
                     tracing::warn!(%error, %cluster, "cannot read services for the shared view; they are read again before use");
                     let mut state = self.lock();
@@ -471,8 +486,8 @@ impl View {
         changed
     }
 
-    /// Reads again the services that are changing and their targets' health, and marks the Apps
-    /// whose part changed. Returns whether any App was marked.
+    /// Reads again the services that are changing, and marks the Apps whose service reached a
+    /// milestone (see [`Wake::OnMilestone`]). Returns whether any App was marked.
     pub async fn poll_settling(&self) -> bool {
         let settling: BTreeMap<String, Vec<String>> = {
             let state = self.lock();
@@ -490,47 +505,18 @@ impl View {
         let mut changed = false;
         for (cluster, mut names) in settling {
             names.sort();
-            changed |= self.refresh_services(&cluster, &names).await;
+            changed |= self
+                .refresh_services(&cluster, &names, Wake::OnMilestone)
+                .await;
         }
-        // Health of the target groups whose service is changing and runs tasks.
-        let targets: Vec<(String, String)> = {
-            let state = self.lock();
-            state
-                .services
-                .iter()
-                .filter_map(|(key, held)| {
-                    let service = held.value.as_ref()?;
-                    if settled(service) || service.status != "ACTIVE" || service.running_count == 0
-                    {
-                        return None;
-                    }
-                    let arn = service.target_group_arn.clone()?;
-                    Some((arn, state.service_owners.get(key)?.clone()))
-                })
-                .collect()
-        };
-        for (arn, owner) in targets {
-            match self.elbv2.describe_target_health(&arn).await {
-                Ok(targets) => {
-                    let healthy = healthy(&targets);
-                    let mut state = self.lock();
-                    let before = state.health.insert(arn, (healthy, Instant::now()));
-                    if before.is_none_or(|(b, _)| b != healthy) {
-                        self.memo.wake(&owner, "its targets' health changed");
-                        changed = true;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read target health for the shared view");
-                    self.lock().health.remove(&arn);
-                }
-            }
-        }
+        // No target health here: a slot takes traffic only once ECS completes its deployment,
+        // which it does once the targets pass, and that is a milestone. The App reads the count
+        // it reports itself when it reconciles.
         changed
     }
 
-    /// Healthy targets of a changing service's target group: the poll's answer while it is
-    /// recent, else read now.
+    /// Healthy targets of a changing service's target group: a read of the last few seconds, else
+    /// read now.
     pub async fn healthy_targets(&self, target_group_arn: &str) -> AwsResult<i32> {
         if let Some((healthy, at)) = self.lock().health.get(target_group_arn)
             && at.elapsed() < SETTLE_POLL
@@ -726,29 +712,19 @@ impl State {
     fn part(&self, ask: &Ask) -> Option<Part> {
         let mut part = Part::default();
         for name in &ask.services {
-            let held = self.services.get(&(ask.cluster.clone(), name.clone()))?;
-            if held.stale {
-                return None;
-            }
-            if let Some(service) = &held.value {
+            let key = (ask.cluster.clone(), name.clone());
+            if let Some(service) = usable(self.services.get(&key))? {
                 part.services.insert(name.clone(), service.clone());
             }
         }
         for name in &ask.target_groups {
-            let held = self.target_groups.get(name)?;
-            if held.stale {
-                return None;
-            }
-            if let Some(tg) = &held.value {
+            if let Some(tg) = usable(self.target_groups.get(name))? {
                 part.target_groups.insert(name.clone(), tg.clone());
             }
         }
         for listener in &ask.listeners {
-            let held = self.rules.get(listener)?;
-            if held.stale {
-                return None;
-            }
-            part.rules.insert(listener.clone(), held.value.clone());
+            let rules = usable(self.rules.get(listener))?;
+            part.rules.insert(listener.clone(), rules.clone());
         }
         Some(part)
     }
@@ -777,6 +753,39 @@ impl State {
         }
         debug_assert!(!self.pending.is_empty() || self.part(ask).is_some());
     }
+}
+
+/// What an entry holds, when it is held and not stale.
+fn usable<T>(held: Option<&Held<T>>) -> Option<&T> {
+    held.filter(|h| !h.stale).map(|h| &h.value)
+}
+
+/// When a read service wakes its App.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    /// A read the App asked for itself.
+    Never,
+    /// The resync pass: any difference in a settled service is drift or news the App reports
+    /// (a changing one wakes it at milestones, as the poll does).
+    OnAnyChange,
+    /// The poll of changing services: only what the App decides on. Task counts rise one by one
+    /// while tasks start; waking for each would cost a reconcile per task, and the App's
+    /// progress backstop refreshes the counts it reports.
+    OnMilestone,
+}
+
+/// What the App decides on in a changing service: everything but the task counts, which only
+/// add up to the deployment states ECS reports.
+fn milestones(service: &Service) -> Service {
+    let mut service = service.clone();
+    service.running_count = 0;
+    service.pending_count = 0;
+    for deployment in &mut service.deployments {
+        deployment.running_count = 0;
+        deployment.pending_count = 0;
+        deployment.failed_tasks = 0;
+    }
+    service
 }
 
 /// Whether ECS is still changing a service: a deployment under way, or the service draining.
@@ -965,5 +974,100 @@ mod tests {
             .expect("rule by hand");
         assert!(world.view.pass().await);
         assert!(world.memo.is_marked("shop/web") && world.memo.is_marked("shop/api"));
+    }
+
+    fn starting_service(name: &str, running: i32, rollout: RolloutState) -> Service {
+        Service {
+            arn: format!("arn:aws:ecs:eu-west-1:123456789012:service/playground/{name}"),
+            name: name.to_string(),
+            cluster_arn: "arn:aws:ecs:eu-west-1:123456789012:cluster/playground".to_string(),
+            status: "ACTIVE".to_string(),
+            desired_count: 3,
+            running_count: running,
+            pending_count: 3 - running,
+            task_definition_arn: "td:1".to_string(),
+            deployments: vec![crate::aws::ecs::EcsDeployment {
+                id: "ecs-svc/1".to_string(),
+                status: "PRIMARY".to_string(),
+                task_definition_arn: "td:1".to_string(),
+                desired_count: 3,
+                running_count: running,
+                pending_count: 3 - running,
+                failed_tasks: 0,
+                rollout_state: Some(rollout),
+                rollout_state_reason: None,
+            }],
+            network: Default::default(),
+            target_group_arn: None,
+            deployment_bounds: (100, 200),
+            tags: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_poll_wakes_an_app_when_its_deployment_completes_not_for_each_task_that_starts() {
+        let world = world();
+        let web = ask(&world, "web");
+        world.view.part(&web).await.expect("read");
+        world.memo.forget("shop/web");
+        let name = "web-a".to_string();
+        world.view.service_written(
+            "playground",
+            &starting_service(&name, 0, RolloutState::InProgress),
+        );
+        let keep = |service: Service, wake: Wake| {
+            let versions = world
+                .view
+                .service_versions("playground", std::slice::from_ref(&name));
+            world.view.keep_services(
+                "playground",
+                std::slice::from_ref(&name),
+                &[service],
+                &versions,
+                wake,
+            )
+        };
+        assert!(
+            !keep(
+                starting_service(&name, 1, RolloutState::InProgress),
+                Wake::OnMilestone
+            ),
+            "a task that starts is no milestone"
+        );
+        assert!(
+            !keep(
+                starting_service(&name, 2, RolloutState::InProgress),
+                Wake::OnAnyChange
+            ),
+            "nor is it for the resync pass while the service changes"
+        );
+        assert!(!world.memo.is_marked("shop/web"));
+        assert_eq!(
+            world
+                .view
+                .part(&web)
+                .await
+                .expect("held")
+                .services
+                .get("web-a")
+                .map(|s| s.running_count),
+            Some(2),
+            "the count is kept for the next reconcile"
+        );
+        assert!(
+            keep(
+                starting_service(&name, 3, RolloutState::Completed),
+                Wake::OnMilestone
+            ),
+            "a completed deployment is one"
+        );
+        assert!(world.memo.is_marked("shop/web"));
+        world.memo.forget("shop/web");
+        // The resync pass wakes for any difference: a task lost in steady state is news.
+        assert!(keep(
+            starting_service(&name, 2, RolloutState::Completed),
+            Wake::OnAnyChange
+        ));
+        assert!(world.memo.is_marked("shop/web"));
     }
 }
