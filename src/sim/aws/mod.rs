@@ -43,7 +43,9 @@
 //! Simplifications, each deliberate:
 //!
 //! - **One region and account** per world; ARNs of other regions or accounts are unknown. There is
-//!   no IAM: role ARNs are only checked for their shape, and every caller may do everything.
+//!   no IAM: role ARNs are only checked for their shape, and every caller may do everything
+//!   (SimulatePrincipalPolicy allows every action). The caller is the role `cygni-operator`
+//!   ([`CALLER_ROLE`]).
 //! - **EC2** is a fixed default VPC with two subnets and one security group ([`AwsSim::network`]);
 //!   task IPs are handed out in order from the subnets (no ENIs, no AZs, no public IPs).
 //! - **ECS**: only Fargate services with one container, one target group and the rolling
@@ -94,6 +96,7 @@
 //! - **Faults** are drawn per call from a generator per service; latency is a fixed real-time
 //!   sleep (not sim time). A lost response applies the call, then returns `Timeout`.
 
+mod account;
 mod acm;
 mod alarms;
 mod calls;
@@ -107,6 +110,7 @@ mod route53;
 mod snapshot;
 mod world;
 
+pub use account::CALLER_ROLE;
 pub use alarms::{ComparisonOperator, MetricAlarm};
 pub use calls::{CallCounts, OperationCount};
 pub use config::{Faults, ImageBehaviour, SimConfig, SimService, Timings};
