@@ -47,11 +47,14 @@
 //!   (SimulatePrincipalPolicy allows every action). The caller is the role `cygni-operator`
 //!   ([`CALLER_ROLE`]).
 //! - **EC2** is a fixed default VPC with two subnets and one security group ([`AwsSim::network`]);
-//!   task IPs are handed out in order from the subnets (no ENIs, no AZs, no public IPs).
+//!   task IPs are handed out in order from the subnets (no ENIs, no public IPs). DescribeSubnets
+//!   places the subnets in zones `a` and `b` of the region; an unknown ID fails the whole call
+//!   naming the unknown IDs, as EC2 does.
 //! - **ECS**: only Fargate services with one container, one target group and the rolling
-//!   deployment controller with the circuit breaker and rollback enabled. No clusters API (clusters
-//!   come from [`AwsSim::add_cluster`]), no RunTask, no service events, no capacity providers,
-//!   no task protection, no service discovery or Service Connect. The task lifecycle folds
+//!   deployment controller with the circuit breaker and rollback enabled. Clusters come from
+//!   [`AwsSim::add_cluster`] and are only described (DescribeClusters: ACTIVE, no capacity
+//!   providers; an unknown one is a `MISSING` failure); no RunTask, no service events, no
+//!   capacity providers, no task protection, no service discovery or Service Connect. The task lifecycle folds
 //!   ACTIVATING into PENDING and STOPPING/DEPROVISIONING into DEACTIVATING/STOPPED. Every failed
 //!   task counts towards the circuit breaker while the deployment is IN_PROGRESS (ECS's exact
 //!   stage-1/stage-2 accounting is not reproduced); task launch backoff after repeated failures

@@ -9,7 +9,7 @@
 //! roles nor the bootstrap roles exist; aggregated ClusterRoles (`aggregationRule`) keep the
 //! rules they were written with, since no controller fills them in; only the RBAC authorizer
 //! answers reviews (there is no Node or webhook authorizer, and `system:masters` has no special
-//! standing).
+//! standing); tables of bindings show no `Role` column.
 
 use super::error::{ApiError, go_quote};
 use super::registry::ResourceType;
