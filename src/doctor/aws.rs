@@ -506,16 +506,7 @@ pub async fn checks(
     }
     out.push(zones_check(&policy.allowed_hosted_zones, &zones, &by_name));
 
-    out.push(
-        super::iam::check(
-            account,
-            identity.as_ref().ok(),
-            operator_role,
-            defaults,
-            policy,
-        )
-        .await,
-    );
+    out.push(super::iam::check(account, identity.as_ref().ok(), operator_role, policy).await);
     out
 }
 

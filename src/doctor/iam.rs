@@ -8,7 +8,7 @@ use super::aws::{Account, access_denied};
 use super::report::Check;
 use crate::aws::iam::{ContextEntry, Decision, Simulation};
 use crate::aws::sts::CallerIdentity;
-use crate::config::{OperatorDefaults, Policy};
+use crate::config::Policy;
 use serde_json::Value;
 
 /// The policy the operator's role needs, as documented.
@@ -139,7 +139,6 @@ pub async fn check(
     account: &Account,
     identity: Option<&CallerIdentity>,
     operator_role: Option<&str>,
-    _defaults: &OperatorDefaults,
     policy: &Policy,
 ) -> Check {
     const TITLE: &str = "IAM actions";
