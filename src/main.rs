@@ -1,4 +1,5 @@
-//! The `cygni` command line: run the operator, try it in the playground, or print its CRDs.
+//! The `cygni` command line: run the operator, try it in the playground, check what it needs
+//! (`doctor`), or print its CRDs.
 
 use clap::{Parser, Subcommand};
 use cygni::config::{LogFormat, RunArgs};
@@ -32,6 +33,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
     },
+    /// Check that everything the operator needs is in place (Kubernetes API, CRDs, RBAC, AWS
+    /// credentials, cluster, network, listeners, hosted zones, IAM): one line per check, with
+    /// the fix. Takes the same flags and variables as `run`; exits non-zero when a check fails.
+    Doctor(Box<cygni::doctor::DoctorArgs>),
     #[command(flatten)]
     Control(cygni::cli::Control),
 }
@@ -71,6 +76,19 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(cygni::playground::run(*args))),
         Command::Crds { write } => crds(write),
+        Command::Doctor(args) => {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(cygni::doctor::run(*args)))
+            {
+                Ok(true) => Ok(()),
+                // The report said what failed; the exit code says that something did.
+                Ok(false) => return ExitCode::FAILURE,
+                Err(error) => Err(error),
+            }
+        }
         Command::Control(control) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

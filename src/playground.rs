@@ -22,6 +22,12 @@ use tokio::sync::watch;
 /// Field manager of what the playground applies.
 const FIELD_MANAGER: &str = "cygni-playground";
 
+/// Name of the ClusterRole, ClusterRoleBinding and Lease Role the playground grants the operator.
+const PLAYGROUND_RBAC: &str = "cygni";
+
+/// The operator's service account in the playground: the chart's default.
+const PLAYGROUND_SERVICE_ACCOUNT: &str = "cygni";
+
 /// The file of the Kubernetes objects, in the state folder.
 const KUBE_STATE: &str = "kube.json";
 
@@ -144,6 +150,19 @@ impl Playground {
             .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{} (--port)", args.port))?;
+        // The RBAC the chart's default install grants the operator, so that `cygni doctor` finds
+        // the playground set up as a cluster would be.
+        crate::controller::permissions::grant(
+            &api.client(),
+            PLAYGROUND_RBAC,
+            runtime::DEFAULT_LEASE_NAMESPACE,
+            PLAYGROUND_SERVICE_ACCOUNT,
+            crate::controller::permissions::WATCH_RULES,
+            runtime::DEFAULT_LEASE_NAMESPACE,
+            &operator_args(args)?.lease_name,
+        )
+        .await
+        .context("granting the operator's RBAC")?;
 
         // AWS runs on a faster clock; the operator keeps real time, so timestamps in status and
         // Events are true and pauses last what they say.

@@ -20,6 +20,9 @@
 //!   NoSuchHostedZone -> NotFound.
 //! - ACM: RequestCertificate (DNS validation, idempotency token), DescribeCertificate (validation
 //!   CNAMEs, unknown -> `None`), ListTagsForCertificate, DeleteCertificate (unknown -> done).
+//! - What `cygni doctor` reads: STS GetCallerIdentity, EC2 DescribeSubnets and
+//!   DescribeSecurityGroups (an unknown ID is `InvalidSubnetID.NotFound` / `InvalidGroup.NotFound`
+//!   naming it), ECS DescribeClusters (a missing cluster is a `MISSING` failure).
 //!
 //! What moto does not model, so these tests assert nothing about it:
 //! - ECS dynamics: services never start tasks, UpdateService starts no new deployment, there is no
@@ -34,6 +37,10 @@
 //!   validation (DELETE of a record whose values differ, CNAME next to other types).
 //! - ACM: DNS validation (moto issues after a timer without looking at DNS), `InUseBy` for ALB
 //!   listeners, ResourceInUse on delete.
+//! - IAM SimulatePrincipalPolicy is not implemented by moto; the adapter's request building is
+//!   the SDK's, and `cygni doctor`'s use of it runs against the simulator's IAM.
+//! - EC2: of several IDs one of which is unknown, moto's `InvalidSubnetID.NotFound` names the
+//!   first of the request rather than the unknown one; the tests ask for an unknown ID alone.
 //! - CloudWatch: the SDK speaks Smithy RPC v2 CBOR to CloudWatch, which moto does not serve.
 //!   GetMetricData's request building and response mapping are unit-tested over canned CBOR
 //!   answers in `src/aws/sdk/cloudwatch.rs` instead.
@@ -148,8 +155,9 @@ impl Moto {
         sdk::sdk_config(Some(REGION.into()), Some(self.endpoint.clone())).await
     }
 
-    /// One EC2 Query API call over plain HTTP (aws-sdk-ec2 is not a dependency); moto routes on
-    /// the credential scope of the Authorization header and does not check the signature.
+    /// One EC2 Query API call over plain HTTP, for setup that must not go through the adapter
+    /// under test; moto routes on the credential scope of the Authorization header and does not
+    /// check the signature.
     fn ec2(&self, params: &[(&str, &str)]) -> String {
         let address = self.endpoint.trim_start_matches("http://");
         let mut body = String::from("Version=2016-11-15");
@@ -1295,4 +1303,98 @@ async fn a_dual_stack_load_balancer_reads_back_as_dual_stack() {
 async fn services_carry_the_configured_region() {
     let moto = Moto::start().await;
     assert_eq!(moto.services().await.region, REGION);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What cygni doctor reads
+
+#[tokio::test]
+async fn the_caller_subnets_and_security_groups_read_back_and_unknown_ids_are_named() {
+    use cygni::aws::ec2::Ec2;
+    use cygni::aws::sts::Sts;
+    let moto = Moto::start().await;
+    let config = moto.config().await;
+    let sts = sdk::SdkSts::new(aws_sdk_sts::Client::new(&config));
+    let me = sts.get_caller_identity().await.expect("GetCallerIdentity");
+    assert_eq!(me.account, "123456789012");
+    assert!(me.arn.starts_with("arn:aws:"), "{}", me.arn);
+
+    let (vpc, subnets, group) = moto.default_network();
+    let ec2 = sdk::SdkEc2::new(aws_sdk_ec2::Client::new(&config));
+    let found = ec2
+        .describe_subnets(&subnets)
+        .await
+        .expect("DescribeSubnets");
+    assert_eq!(
+        found.iter().map(|s| s.id.clone()).collect::<BTreeSet<_>>(),
+        subnets.iter().cloned().collect::<BTreeSet<_>>()
+    );
+    assert!(found.iter().all(|s| s.vpc_id == vpc));
+    assert!(
+        found
+            .iter()
+            .all(|s| s.availability_zone.starts_with(REGION))
+    );
+    assert!(found.iter().all(|s| s.available_ips > 0));
+    // Alone: moto names the request's first ID even when another is the unknown one.
+    let error = ec2
+        .describe_subnets(&["subnet-0123456789abcdef0".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, AwsErrorKind::NotFound);
+    assert_eq!(error.code, "InvalidSubnetID.NotFound");
+    assert!(
+        error.message.contains("subnet-0123456789abcdef0"),
+        "{}",
+        error.message
+    );
+
+    let groups = ec2
+        .describe_security_groups(std::slice::from_ref(&group))
+        .await
+        .expect("DescribeSecurityGroups");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        (groups[0].vpc_id.as_str(), groups[0].name.as_str()),
+        (vpc.as_str(), "default")
+    );
+    let error = ec2
+        .describe_security_groups(&["sg-0123456789abcdef0".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "InvalidGroup.NotFound");
+    assert!(
+        error.message.contains("sg-0123456789abcdef0"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn clusters_are_described_and_a_missing_one_is_a_missing_failure() {
+    let moto = Moto::start().await;
+    let config = moto.config().await;
+    aws_sdk_ecs::Client::new(&config)
+        .create_cluster()
+        .cluster_name("doctor")
+        .send()
+        .await
+        .expect("CreateCluster");
+    let clusters = moto
+        .services()
+        .await
+        .ecs
+        .describe_clusters(&["doctor".into(), "nowhere".into()])
+        .await
+        .expect("DescribeClusters");
+    assert_eq!(clusters.found.len(), 1);
+    assert_eq!(clusters.found[0].name, "doctor");
+    assert_eq!(clusters.found[0].status, "ACTIVE");
+    assert_eq!(
+        clusters.failures,
+        [(
+            format!("arn:aws:ecs:{REGION}:123456789012:cluster/nowhere"),
+            "MISSING".to_string()
+        )]
+    );
 }

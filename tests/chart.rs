@@ -357,55 +357,20 @@ fn permissions(manifest: &Manifest) -> BTreeSet<Permission> {
     granted
 }
 
-fn permission(group: &str, resource: &str, verb: &str, name: Option<&str>) -> Permission {
-    (
-        group.into(),
-        resource.into(),
-        verb.into(),
-        name.map(Into::into),
-    )
-}
-
-/// What the controllers need wherever they watch objects, and nothing more.
+/// What the controllers need wherever they watch objects, and nothing more: the operator's own
+/// list, which `cygni doctor` checks too.
 fn expected_watch_permissions() -> BTreeSet<Permission> {
-    let mut expected = BTreeSet::new();
-    for resource in ["apps", "deployments", "domains"] {
-        for verb in ["get", "list", "watch", "patch"] {
-            expected.insert(permission("cygni.io", resource, verb, None));
-        }
-        for verb in ["get", "patch"] {
-            expected.insert(permission(
-                "cygni.io",
-                &format!("{resource}/status"),
-                verb,
-                None,
-            ));
-        }
-        expected.insert(permission(
-            "cygni.io",
-            &format!("{resource}/finalizers"),
-            "update",
-            None,
-        ));
-    }
-    // The App controller creates and prunes its Deployments.
-    for verb in ["create", "delete"] {
-        expected.insert(permission("cygni.io", "deployments", verb, None));
-    }
-    for verb in ["list", "create", "patch"] {
-        expected.insert(permission("events.k8s.io", "events", verb, None));
-    }
-    // Webhook analysis headers read their value from a Secret, by name.
-    expected.insert(permission("", "secrets", "get", None));
-    expected
+    cygni::controller::permissions::watch_permissions()
+        .into_iter()
+        .map(|p| (p.group, p.resource, p.verb, p.name))
+        .collect()
 }
 
 fn expected_lease_permissions(lease: &str) -> BTreeSet<Permission> {
-    BTreeSet::from([
-        permission("coordination.k8s.io", "leases", "create", None),
-        permission("coordination.k8s.io", "leases", "get", Some(lease)),
-        permission("coordination.k8s.io", "leases", "update", Some(lease)),
-    ])
+    cygni::controller::permissions::lease_permissions(lease)
+        .into_iter()
+        .map(|p| (p.group, p.resource, p.verb, p.name))
+        .collect()
 }
 
 fn find<'a>(all: &'a [Manifest], kind: &str, name: &str, namespace: Option<&str>) -> &'a Manifest {

@@ -255,3 +255,99 @@ fn linked_as_kubectl_cygni_it_is_a_kubectl_plugin() {
         );
     }
 }
+
+/// A kubeconfig for a cluster nothing answers for (port 1 on loopback refuses at once).
+fn unreachable_kubeconfig(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cygni-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:1\"}\n\
+         contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {}\n",
+    )
+    .expect("kubeconfig written");
+    kubeconfig
+}
+
+#[test]
+fn doctor_reports_an_unreachable_cluster_as_a_failed_check_and_exits_non_zero() {
+    let kubeconfig = unreachable_kubeconfig("doctor");
+    let output = cygni()
+        .args(["doctor", "--aws-backend", "sim", "--ecs-cluster", "web"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("cygni runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("FAIL  Kubernetes API") && first.contains("http://127.0.0.1:1/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: point KUBECONFIG"),
+        "the fix is under the failure:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("cluster web not found"),
+        "the AWS checks still run:\n{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("failed"), "{stdout}");
+}
+
+#[test]
+fn doctor_prints_one_json_document_for_scripts() {
+    let kubeconfig = unreachable_kubeconfig("doctor-json");
+    let output = cygni()
+        .args(["doctor", "-o", "json", "--aws-backend", "sim"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("cygni runs");
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+    assert_eq!(json["failed"], 1, "{json}");
+    let first = &json["checks"][0];
+    assert_eq!(first["name"], "Kubernetes API");
+    assert_eq!(first["outcome"], "fail");
+    assert!(first["fix"].is_string());
+    let outcomes: Vec<&str> = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["outcome"].as_str())
+        .collect();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| ["pass", "warn", "fail"].contains(o)),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn doctor_refuses_a_service_account_without_a_namespace() {
+    let output = cygni()
+        .args([
+            "doctor",
+            "--aws-backend",
+            "sim",
+            "--service-account",
+            "cygni",
+        ])
+        .arg("--kubeconfig")
+        .arg(unreachable_kubeconfig("doctor-sa"))
+        .output()
+        .expect("cygni runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: --service-account: `cygni` is not a service account: write <namespace>/<name>"
+        ),
+        "{stderr}"
+    );
+}

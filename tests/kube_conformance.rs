@@ -2397,3 +2397,85 @@ async fn writes_without_a_field_manager_are_recorded_under_the_user_agent_or_unk
         "unknown"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// RBAC and access reviews
+
+#[tokio::test]
+async fn access_reviews_are_answered_from_the_stored_rbac_and_are_create_only() {
+    let cluster = Cluster::start().await;
+    let (status, _, _) = cluster
+        .raw(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            &[("content-type", "application/json")],
+            Some(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "app-reader"},
+                "rules": [{"apiGroups": ["cygni.io"], "resources": ["apps"], "verbs": ["get", "list"]}]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _, binding) = cluster
+        .raw(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &[("content-type", "application/json")],
+            Some(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "readers"},
+                "roleRef": {"kind": "ClusterRole", "name": "app-reader"},
+                "subjects": [{"kind": "ServiceAccount", "name": "web"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        binding["roleRef"]["apiGroup"], "rbac.authorization.k8s.io",
+        "roleRef.apiGroup is defaulted"
+    );
+    let review = |namespace: &str, verb: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "system:serviceaccount:default:web",
+                "resourceAttributes": {"namespace": namespace, "verb": verb, "group": "cygni.io", "resource": "apps"}}})
+    };
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let json = [("content-type", "application/json")];
+    let (status, _, answer) = cluster
+        .raw("POST", path, &json, Some(review("default", "list")))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        answer["status"],
+        json!({"allowed": true, "reason": "RBAC: allowed by RoleBinding \"readers/default\" of ClusterRole \"app-reader\" to ServiceAccount \"web/default\""})
+    );
+    let (_, _, answer) = cluster
+        .raw("POST", path, &json, Some(review("default", "delete")))
+        .await;
+    assert_eq!(answer["status"], json!({"allowed": false}));
+    let (_, _, answer) = cluster
+        .raw("POST", path, &json, Some(review("other", "list")))
+        .await;
+    assert_eq!(
+        answer["status"],
+        json!({"allowed": false}),
+        "a RoleBinding is one namespace's"
+    );
+    let (status, _, _) = cluster.raw("GET", path, &[], None).await;
+    assert_eq!(status, 405, "reviews are answered, never listed");
+    let discovery = cluster.get_json("/apis/authorization.k8s.io/v1").await;
+    assert_eq!(discovery["resources"][0]["verbs"], json!(["create"]));
+
+    let (status, _, error) = cluster
+        .raw(
+            "PATCH",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/readers",
+            &[("content-type", "application/merge-patch+json")],
+            Some(json!({"roleRef": {"name": "other"}})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        error["message"],
+        "RoleBinding.rbac.authorization.k8s.io \"readers\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"other\"}: cannot change roleRef"
+    );
+}

@@ -195,6 +195,29 @@ pub struct Service {
     pub tags: Vec<Tag>,
 }
 
+/// A cluster as DescribeClusters returns it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cluster {
+    /// Cluster ARN.
+    pub arn: String,
+    /// Cluster name.
+    pub name: String,
+    /// `ACTIVE`, `PROVISIONING`, `DEPROVISIONING`, `FAILED` or `INACTIVE`.
+    pub status: String,
+    /// Capacity providers associated with it (`FARGATE`, `FARGATE_SPOT`, ...).
+    pub capacity_providers: Vec<String>,
+}
+
+/// DescribeClusters' answer: the clusters found, and a failure (ARN, reason such as `MISSING`)
+/// for each one that was not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Clusters {
+    /// Clusters found.
+    pub found: Vec<Cluster>,
+    /// (ARN, reason) of each one not found.
+    pub failures: Vec<(String, String)>,
+}
+
 /// Amazon ECS, as far as the operator uses it.
 #[async_trait]
 pub trait Ecs: Send + Sync {
@@ -218,4 +241,6 @@ pub trait Ecs: Send + Sync {
     async fn describe_services(&self, cluster: &str, names: &[String]) -> AwsResult<Vec<Service>>;
     /// DeleteService with `force` (no need to scale to zero first); not found counts as done.
     async fn delete_service(&self, cluster: &str, name: &str) -> AwsResult<()>;
+    /// DescribeClusters of names or ARNs (at most 100), as `cygni doctor` checks them.
+    async fn describe_clusters(&self, clusters: &[String]) -> AwsResult<Clusters>;
 }

@@ -1,16 +1,20 @@
 //! AWS access. One narrow trait per service, shaped like the calls the operator makes
 //! ([`ecs::Ecs`], [`elbv2::Elbv2`], [`route53::Route53`], [`acm::Acm`],
-//! [`cloudwatch::CloudWatch`]), each with two implementations: the AWS SDK adapters and the
+//! [`cloudwatch::CloudWatch`]; and for `cygni doctor` [`sts::Sts`], [`ec2::Ec2`], [`iam::Iam`]),
+//! each with two implementations: the AWS SDK adapters and the
 //! in-process simulator (`crate::sim::aws`). Controllers only see [`AwsServices`].
 
 pub mod acm;
 pub mod cloudwatch;
+pub mod ec2;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
+pub mod iam;
 pub mod retry;
 pub mod route53;
 pub mod sdk;
+pub mod sts;
 
 pub use error::{AwsError, AwsErrorKind, AwsResult};
 

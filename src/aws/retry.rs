@@ -5,7 +5,9 @@
 
 use super::acm::{Acm, Certificate, CertificateRequest, CertificateSummary};
 use super::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricSeries};
-use super::ecs::{Ecs, Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput};
+use super::ecs::{
+    Clusters, Ecs, Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput,
+};
 use super::elbv2::{
     Elbv2, HealthCheckConfig, Listener, LoadBalancer, Rule, RuleConditions, TargetGroup,
     TargetGroupInput, TargetHealth, WeightedTarget,
@@ -149,6 +151,11 @@ impl Ecs for Retrying<dyn Ecs> {
     async fn delete_service(&self, cluster: &str, name: &str) -> AwsResult<()> {
         self.policy
             .run(|| self.inner.delete_service(cluster, name))
+            .await
+    }
+    async fn describe_clusters(&self, clusters: &[String]) -> AwsResult<Clusters> {
+        self.policy
+            .run(|| self.inner.describe_clusters(clusters))
             .await
     }
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod failure;
 pub mod leader;
 pub mod memo;
+pub mod permissions;
 pub mod report;
 pub mod runtime;
 pub mod validate;

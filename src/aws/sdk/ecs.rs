@@ -10,8 +10,9 @@
 use super::RateLimit;
 use super::error::{failed, from_sdk, invalid_input, missing_field};
 use crate::aws::ecs::{
-    ContainerDefinition, Ecs, EcsDeployment, LogConfiguration, NetworkConfiguration, RolloutState,
-    Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput,
+    Cluster, Clusters, ContainerDefinition, Ecs, EcsDeployment, LogConfiguration,
+    NetworkConfiguration, RolloutState, Service, ServiceInput, ServiceUpdate, TaskDefinition,
+    TaskDefinitionInput,
 };
 use crate::aws::{AwsError, AwsErrorKind, AwsResult, Tag};
 use async_trait::async_trait;
@@ -530,6 +531,40 @@ impl Ecs for SdkEcs {
             Err(err) if err.is_not_found() || err.code == "ServiceNotActiveException" => Ok(()),
             Err(err) => Err(err),
         }
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> AwsResult<Clusters> {
+        const OP: &str = "DescribeClusters";
+        self.rate.acquire().await;
+        let output = self
+            .client
+            .describe_clusters()
+            .set_clusters(Some(clusters.to_vec()))
+            .send()
+            .await
+            .map_err(failed(SERVICE, OP))?;
+        Ok(Clusters {
+            found: output
+                .clusters()
+                .iter()
+                .map(|c| Cluster {
+                    arn: c.cluster_arn().unwrap_or_default().to_owned(),
+                    name: c.cluster_name().unwrap_or_default().to_owned(),
+                    status: c.status().unwrap_or_default().to_owned(),
+                    capacity_providers: c.capacity_providers().to_vec(),
+                })
+                .collect(),
+            failures: output
+                .failures()
+                .iter()
+                .map(|f| {
+                    (
+                        f.arn().unwrap_or_default().to_owned(),
+                        f.reason().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        })
     }
 }
 

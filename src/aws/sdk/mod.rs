@@ -11,18 +11,24 @@
 
 pub mod acm;
 pub mod cloudwatch;
+pub mod ec2;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
+pub mod iam;
 pub mod rate;
 pub mod route53;
+pub mod sts;
 
 pub use acm::SdkAcm;
 pub use cloudwatch::SdkCloudWatch;
+pub use ec2::SdkEc2;
 pub use ecs::SdkEcs;
 pub use elbv2::SdkElbv2;
+pub use iam::SdkIam;
 pub use rate::RateLimit;
 pub use route53::SdkRoute53;
+pub use sts::SdkSts;
 
 use super::AwsServices;
 use aws_config::retry::RetryConfig;

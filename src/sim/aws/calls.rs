@@ -238,6 +238,10 @@ pub(crate) fn throttling(service: SimService, operation: &str) -> Fail {
         SimService::Acm => ("ThrottlingException", "Rate exceeded"),
         // CloudWatch API Reference, Common Errors: Throttling.
         SimService::CloudWatch => ("Throttling", "Rate exceeded"),
+        // STS and IAM Common Errors: Throttling.
+        SimService::Sts | SimService::Iam => ("Throttling", "Rate exceeded"),
+        // EC2 API Reference, Error codes: RequestLimitExceeded.
+        SimService::Ec2 => ("RequestLimitExceeded", "Request limit exceeded."),
     };
     Fail::new(AwsErrorKind::Throttling, code, message)
 }
@@ -261,6 +265,15 @@ pub(crate) fn server_error(service: SimService) -> Fail {
             "The request processing has failed because of an unknown error.",
         ),
         SimService::CloudWatch => ("InternalServiceError", "Internal service error."),
+        SimService::Sts | SimService::Iam => (
+            "InternalFailure",
+            "The request processing has failed because of an unknown error.",
+        ),
+        // EC2 API Reference, Error codes: InternalError.
+        SimService::Ec2 => (
+            "InternalError",
+            "An internal error has occurred. Try your request again.",
+        ),
     };
     Fail::new(AwsErrorKind::ServerError, code, message)
 }

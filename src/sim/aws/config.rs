@@ -251,16 +251,25 @@ pub enum SimService {
     Acm,
     /// Amazon CloudWatch.
     CloudWatch,
+    /// AWS STS.
+    Sts,
+    /// Amazon EC2.
+    Ec2,
+    /// AWS IAM.
+    Iam,
 }
 
 impl SimService {
     /// Every service, in a fixed order.
-    pub const ALL: [SimService; 5] = [
+    pub const ALL: [SimService; 8] = [
         SimService::Ecs,
         SimService::Elbv2,
         SimService::Route53,
         SimService::Acm,
         SimService::CloudWatch,
+        SimService::Sts,
+        SimService::Ec2,
+        SimService::Iam,
     ];
 
     /// The service name as [`crate::aws::AwsError::service`] spells it.
@@ -271,6 +280,9 @@ impl SimService {
             SimService::Route53 => "route53",
             SimService::Acm => "acm",
             SimService::CloudWatch => "cloudwatch",
+            SimService::Sts => "sts",
+            SimService::Ec2 => "ec2",
+            SimService::Iam => "iam",
         }
     }
 
@@ -281,6 +293,9 @@ impl SimService {
             SimService::Route53 => 2,
             SimService::Acm => 3,
             SimService::CloudWatch => 4,
+            SimService::Sts => 5,
+            SimService::Ec2 => 6,
+            SimService::Iam => 7,
         }
     }
 }

@@ -8,8 +8,8 @@ use super::config::{ImageBehaviour, SimService};
 use super::elbv2::Health;
 use super::world::{Fail, SimResult, World, after};
 use crate::aws::ecs::{
-    Ecs, EcsDeployment, NetworkConfiguration, RolloutState, Service, ServiceInput, ServiceUpdate,
-    TaskDefinition, TaskDefinitionInput,
+    Clusters, Ecs, EcsDeployment, NetworkConfiguration, RolloutState, Service, ServiceInput,
+    ServiceUpdate, TaskDefinition, TaskDefinitionInput,
 };
 use crate::aws::{AwsErrorKind, AwsResult, Tag};
 use async_trait::async_trait;
@@ -276,6 +276,32 @@ impl World {
             arn: arn.clone(),
         });
         arn
+    }
+
+    /// DescribeClusters: every simulated cluster is ACTIVE with no capacity providers (Fargate
+    /// services name their launch type); one not found is a `MISSING` failure with the ARN the
+    /// name would have, as ECS answers.
+    pub fn ecs_describe_clusters(&self, names: &[String]) -> Clusters {
+        let mut out = Clusters::default();
+        for name in names {
+            match self.ecs.cluster(name) {
+                Some(c) => out.found.push(crate::aws::ecs::Cluster {
+                    arn: c.arn.clone(),
+                    name: c.name.clone(),
+                    status: "ACTIVE".to_string(),
+                    capacity_providers: Vec::new(),
+                }),
+                None => {
+                    let arn = if name.starts_with("arn:") {
+                        name.clone()
+                    } else {
+                        format!("{}:cluster/{name}", self.arn_prefix("ecs"))
+                    };
+                    out.failures.push((arn, "MISSING".to_string()));
+                }
+            }
+        }
+        out
     }
 
     fn find_task_definition(&self, reference: &str) -> Option<&TaskDefRecord> {
@@ -1317,5 +1343,13 @@ impl Ecs for SimEcs {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         }
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> AwsResult<Clusters> {
+        self.sim
+            .call(ECS, "DescribeClusters", false, |w| {
+                Ok(w.ecs_describe_clusters(clusters))
+            })
+            .await
     }
 }

@@ -43,13 +43,18 @@
 //! Simplifications, each deliberate:
 //!
 //! - **One region and account** per world; ARNs of other regions or accounts are unknown. There is
-//!   no IAM: role ARNs are only checked for their shape, and every caller may do everything.
+//!   no IAM: role ARNs are only checked for their shape, and every caller may do everything
+//!   (SimulatePrincipalPolicy allows every action). The caller is the role `cygni-operator`
+//!   ([`CALLER_ROLE`]).
 //! - **EC2** is a fixed default VPC with two subnets and one security group ([`AwsSim::network`]);
-//!   task IPs are handed out in order from the subnets (no ENIs, no AZs, no public IPs).
+//!   task IPs are handed out in order from the subnets (no ENIs, no public IPs). DescribeSubnets
+//!   places the subnets in zones `a` and `b` of the region; an unknown ID fails the whole call
+//!   naming the unknown IDs, as EC2 does.
 //! - **ECS**: only Fargate services with one container, one target group and the rolling
-//!   deployment controller with the circuit breaker and rollback enabled. No clusters API (clusters
-//!   come from [`AwsSim::add_cluster`]), no RunTask, no service events, no capacity providers,
-//!   no task protection, no service discovery or Service Connect. The task lifecycle folds
+//!   deployment controller with the circuit breaker and rollback enabled. Clusters come from
+//!   [`AwsSim::add_cluster`] and are only described (DescribeClusters: ACTIVE, no capacity
+//!   providers; an unknown one is a `MISSING` failure); no RunTask, no service events, no
+//!   capacity providers, no task protection, no service discovery or Service Connect. The task lifecycle folds
 //!   ACTIVATING into PENDING and STOPPING/DEPROVISIONING into DEACTIVATING/STOPPED. Every failed
 //!   task counts towards the circuit breaker while the deployment is IN_PROGRESS (ECS's exact
 //!   stage-1/stage-2 accounting is not reproduced); task launch backoff after repeated failures
@@ -94,6 +99,7 @@
 //! - **Faults** are drawn per call from a generator per service; latency is a fixed real-time
 //!   sleep (not sim time). A lost response applies the call, then returns `Timeout`.
 
+mod account;
 mod acm;
 mod alarms;
 mod calls;
@@ -107,6 +113,7 @@ mod route53;
 mod snapshot;
 mod world;
 
+pub use account::CALLER_ROLE;
 pub use alarms::{ComparisonOperator, MetricAlarm};
 pub use calls::{CallCounts, OperationCount};
 pub use config::{Faults, ImageBehaviour, SimConfig, SimService, Timings};

@@ -225,6 +225,21 @@ fn resource(server: &ApiServer, path: &ResourcePath, call: &Call) -> Result<Repl
     let namespace = path.namespace.as_deref();
     let accept = call.header(header::ACCEPT);
     let form = Form::negotiate(accept, call.query.get("includeObject"))?;
+    if super::rbac::is_access_review(&resource) {
+        // A review is answered, never stored: create is its only verb.
+        if path.name.is_some() || call.method != Method::POST {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let body = parse_body(call)?;
+        let answer = server.with_store(|s| super::rbac::review(s, &resource, body))?;
+        return Ok(object_reply(
+            &resource,
+            StatusCode::CREATED,
+            answer,
+            Vec::new(),
+            form,
+        ));
+    }
     match (&path.name, &call.method) {
         (None, &Method::GET) => {
             if call.query.flag("watch") {

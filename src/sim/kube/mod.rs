@@ -55,6 +55,7 @@
 //! | `watch` (private) | watch streams, replay, bookmarks |
 //! | `gc` (private) | garbage collector, namespace and CRD cleanup, event expiry |
 //! | [`events`] | core/v1 <-> events.k8s.io/v1 conversion |
+//! | [`rbac`] | Roles, bindings and SubjectAccessReviews answered as the RBAC authorizer does |
 //! | [`table`] | server-side printing |
 //! | [`discovery`], [`openapi`] | discovery documents and OpenAPI |
 //! | [`error`] | `Status` responses |
@@ -64,14 +65,15 @@
 //! Deliberate simplifications, each something a real cluster does and this one does not:
 //!
 //! - No authentication, authorization, admission webhooks, API priority and fairness, audit, or
-//!   TLS; every request is allowed.
+//!   TLS; every request is allowed. RBAC objects are kept and SubjectAccessReviews are answered
+//!   from them as the RBAC authorizer would ([`rbac`]), but they govern no request.
 //! - Only JSON is spoken (and YAML request bodies are read). A protobuf request body is refused
 //!   with 415, which is what `kubectl create namespace|configmap|secret` (imperative commands
 //!   that use kubectl's typed clients) send: use `kubectl apply -f` or `kubectl create -f`
 //!   instead. A protobuf-only `Accept` gets 406 (kubectl asks `/openapi/v2` that way and falls
 //!   back; JSON `/openapi/v2` is served when asked for).
-//! - Built-in kinds are not validated beyond `metadata.name` (a DNS label for namespaces, a DNS
-//!   subdomain otherwise); their lists are atomic for server-side apply, and a strategic merge
+//! - Built-in kinds other than the RBAC ones are not validated beyond `metadata.name` (a DNS
+//!   label for namespaces, a DNS subdomain otherwise); their lists are atomic for server-side apply, and a strategic merge
 //!   patch on them is applied as a JSON merge patch (directives such as `$patch` are dropped).
 //!   Labels and annotations are not validated on any kind. A CRD's own spec is only checked for
 //!   its name (`<plural>.<group>`), not for a structural schema. Events and Leases are not
@@ -119,6 +121,7 @@ mod gc;
 mod http;
 pub mod openapi;
 pub mod ops;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod selector;

@@ -756,8 +756,10 @@ fn write(
     }
 
     builtin_strategy(resource, old.as_ref(), &mut new);
+    super::rbac::apply_defaults(resource, &mut new);
 
     let mut errors = metadata_errors(resource, &new);
+    errors.extend(super::rbac::validate(resource, &new, old.as_ref()));
     if let Some(schema) = &resource.schema {
         let unknown = validation::unknown_fields(schema, &new);
         if !unknown.is_empty() {

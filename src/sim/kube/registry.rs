@@ -1,5 +1,6 @@
 //! The resource types the server serves: the built-in ones (namespaces, config maps, secrets,
-//! events in two API groups, leases, custom resource definitions) and one per served version of
+//! events in two API groups, leases, RBAC roles and bindings, subject access reviews, custom
+//! resource definitions) and one per served version of
 //! every established CustomResourceDefinition. Discovery, OpenAPI, routing, printing and storage
 //! all read this table.
 
@@ -105,6 +106,9 @@ impl ResourceType {
 
     /// The verbs discovery lists.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if super::rbac::is_access_review(self) {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -369,6 +373,66 @@ fn builtin_types() -> Vec<ResourceType> {
             fields: &[],
         },
         Builtin {
+            group: "rbac.authorization.k8s.io",
+            kind: "Role",
+            plural: "roles",
+            short_names: &[],
+            categories: &[],
+            namespaced: true,
+            status: false,
+            generation: false,
+            store: super::rbac::ROLES,
+            fields: &[],
+        },
+        Builtin {
+            group: "rbac.authorization.k8s.io",
+            kind: "RoleBinding",
+            plural: "rolebindings",
+            short_names: &[],
+            categories: &[],
+            namespaced: true,
+            status: false,
+            generation: false,
+            store: super::rbac::ROLE_BINDINGS,
+            fields: &[],
+        },
+        Builtin {
+            group: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            plural: "clusterroles",
+            short_names: &[],
+            categories: &[],
+            namespaced: false,
+            status: false,
+            generation: false,
+            store: super::rbac::CLUSTER_ROLES,
+            fields: &[],
+        },
+        Builtin {
+            group: "rbac.authorization.k8s.io",
+            kind: "ClusterRoleBinding",
+            plural: "clusterrolebindings",
+            short_names: &[],
+            categories: &[],
+            namespaced: false,
+            status: false,
+            generation: false,
+            store: super::rbac::CLUSTER_ROLE_BINDINGS,
+            fields: &[],
+        },
+        Builtin {
+            group: "authorization.k8s.io",
+            kind: "SubjectAccessReview",
+            plural: "subjectaccessreviews",
+            short_names: &[],
+            categories: &[],
+            namespaced: false,
+            status: true,
+            generation: false,
+            store: super::rbac::SUBJECT_ACCESS_REVIEWS,
+            fields: &[],
+        },
+        Builtin {
             group: "apiextensions.k8s.io",
             kind: "CustomResourceDefinition",
             plural: "customresourcedefinitions",
@@ -474,13 +538,15 @@ fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
             ),
             age_column(),
         ],
-        ("apiextensions.k8s.io", _) => vec![computed_column(
-            "Created At",
-            "date",
-            Computed::CreatedAt,
-            "CreationTimestamp is a timestamp representing the server time when this object \
+        ("apiextensions.k8s.io", _) | ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            vec![computed_column(
+                "Created At",
+                "date",
+                Computed::CreatedAt,
+                "CreationTimestamp is a timestamp representing the server time when this object \
              was created.",
-        )],
+            )]
+        }
         _ => vec![age_column()],
     }
 }
