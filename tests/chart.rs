@@ -547,7 +547,7 @@ fn deployment_runs_hardened_with_probes_on_the_metrics_port() {
     for needle in [
         "replicas: 2",
         "image: \"ghcr.io/cygni-io/cygni:0.1.0\"",
-        "command: [\"cygni\"]",
+        "command: [\"/usr/local/bin/cygni\"]",
         "- run",
         "runAsNonRoot: true",
         "readOnlyRootFilesystem: true",

@@ -8,6 +8,7 @@ pub mod cloudwatch;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
+pub mod metered;
 pub mod retry;
 pub mod route53;
 pub mod sdk;
