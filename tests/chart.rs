@@ -878,14 +878,19 @@ fn people_roles_grant_exactly_what_each_task_of_an_app_team_needs() {
     let view = find(&roles, "ClusterRole", "t-cygni-view", None);
     assert_eq!(
         permissions(view),
-        cygni_permissions(&["apps", "deployments", "domains"], &["get", "list", "watch"])
+        cygni_permissions(
+            &["apps", "deployments", "domains"],
+            &["get", "list", "watch"]
+        )
     );
     let edit = find(&roles, "ClusterRole", "t-cygni-edit", None);
     assert_eq!(
         permissions(edit),
         cygni_permissions(
             &["apps", "domains"],
-            &["get", "list", "watch", "create", "update", "patch", "delete"]
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete"
+            ]
         ),
         "people manage Apps and Domains; Deployments are the operator's"
     );
@@ -954,10 +959,7 @@ fn dashboard_file() -> Value {
 
 #[test]
 fn the_dashboard_renders_as_a_config_map_the_grafana_sidecar_picks_up() {
-    assert!(
-        rendered_kind(&[], "ConfigMap").is_empty(),
-        "off by default"
-    );
+    assert!(rendered_kind(&[], "ConfigMap").is_empty(), "off by default");
     let maps = rendered_kind(&["--set", "dashboards.enabled=true"], "ConfigMap");
     let [map] = maps.as_slice() else {
         panic!("one ConfigMap: {maps:?}")
@@ -1054,8 +1056,8 @@ fn the_prometheus_rule_has_the_four_alerts_each_with_a_runbook_section() {
     let rule = prometheus_rule(&[]);
     assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(rule["metadata"]["namespace"], "ops");
-    let docs = fs::read_to_string(repo().join("docs/observability.md"))
-        .expect("docs/observability.md");
+    let docs =
+        fs::read_to_string(repo().join("docs/observability.md")).expect("docs/observability.md");
     let anchors: BTreeSet<String> = docs
         .lines()
         .filter_map(|line| line.strip_prefix("### "))
@@ -1063,17 +1065,29 @@ fn the_prometheus_rule_has_the_four_alerts_each_with_a_runbook_section() {
         .collect();
     let mut names = Vec::new();
     for alert in alerts(&rule) {
-        let name = alert["alert"].as_str().expect("an alerting rule").to_owned();
-        assert!(alert["expr"].as_str().is_some_and(|e| !e.is_empty()), "{name}");
+        let name = alert["alert"]
+            .as_str()
+            .expect("an alerting rule")
+            .to_owned();
+        assert!(
+            alert["expr"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}"
+        );
         if let Some(wait) = alert["for"].as_str() {
             assert!(is_duration(wait), "{name}: for {wait:?}");
         }
         assert!(
-            matches!(alert["labels"]["severity"].as_str(), Some("warning" | "critical")),
+            matches!(
+                alert["labels"]["severity"].as_str(),
+                Some("warning" | "critical")
+            ),
             "{name}"
         );
         for field in ["summary", "description"] {
-            assert!(alert["annotations"][field].as_str().is_some(), "{name}: {field}");
+            assert!(
+                alert["annotations"][field].as_str().is_some(),
+                "{name}: {field}"
+            );
         }
         let url = alert["annotations"]["runbook_url"]
             .as_str()
@@ -1134,7 +1148,10 @@ fn alert_settings_reach_the_rendered_rules() {
         "--set",
         "prometheusRule.labels.release=kube-prometheus-stack",
     ]);
-    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    assert_eq!(
+        rule["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
     for alert in alerts(&rule) {
         let expr = alert["expr"].as_str().expect("expr");
         assert!(expr.contains("{job=\"ops/cygni\""), "{expr}");
@@ -1219,14 +1236,41 @@ fn exposed_metrics() -> BTreeSet<String> {
             }
         }
     }
-    assert!(names.len() > 10, "the registry renders its families: {text}");
+    assert!(
+        names.len() > 10,
+        "the registry renders its families: {text}"
+    );
     names
 }
 
 const PROMQL_KEYWORDS: &[&str] = &[
-    "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and",
-    "or", "unless", "inf", "nan", "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk",
-    "bottomk", "quantile", "count_values", "group", "limitk", "limit_ratio",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "limitk",
+    "limit_ratio",
 ];
 
 /// Metric names a PromQL expression selects: identifiers outside label matchers (`{...}`),
@@ -1261,15 +1305,24 @@ fn metric_names(expr: &str) -> Vec<String> {
             && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '$'))
         {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | ':')) {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | ':'))
+            {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
             let next = chars[i..].iter().find(|c| !c.is_whitespace());
             let lower = word.to_ascii_lowercase();
             if PROMQL_KEYWORDS.contains(&lower.as_str()) {
-                if ["by", "without", "on", "ignoring", "group_left", "group_right"]
-                    .contains(&lower.as_str())
+                if [
+                    "by",
+                    "without",
+                    "on",
+                    "ignoring",
+                    "group_left",
+                    "group_right",
+                ]
+                .contains(&lower.as_str())
                     && next == Some(&'(')
                 {
                     label_list = true;
@@ -1293,7 +1346,9 @@ fn the_promql_reader_finds_metric_names_and_nothing_else() {
         ["cygni_x_bucket"]
     );
     assert_eq!(
-        metric_names(r#"(max(cygni_leader{a="1"}) or vector(0)) < 1 and on (pod) group_left () up"#),
+        metric_names(
+            r#"(max(cygni_leader{a="1"}) or vector(0)) < 1 and on (pod) group_left () up"#
+        ),
         ["cygni_leader", "up"]
     );
     assert_eq!(
