@@ -86,6 +86,24 @@ pub struct VerdictLabels {
     pub verdict: String,
 }
 
+/// Labels of an AWS call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// `ecs`, `elbv2`, `route53`, `acm` or `cloudwatch`.
+    pub service: String,
+    /// The AWS operation, e.g. `DescribeServices`.
+    pub operation: String,
+    /// `ok`, or the kind of failure after the client's retries, e.g. `throttling`.
+    pub outcome: String,
+}
+
+/// Labels of an AWS call duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsServiceLabels {
+    /// `ecs`, `elbv2`, `route53`, `acm` or `cloudwatch`.
+    pub service: String,
+}
+
 /// The operator's metrics, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -111,6 +129,10 @@ pub struct Metrics {
     pub analysis_measurements: Family<MeasurementLabels, Counter>,
     /// Metrics that reached a verdict, by verdict.
     pub analysis_verdicts: Family<VerdictLabels, Counter>,
+    /// AWS calls the controllers made, by service, operation and outcome.
+    pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// AWS call duration in seconds (retries and client-side rate limiting included), by service.
+    pub aws_call_duration: Family<AwsServiceLabels, Histogram>,
     /// Per rollout: the phase and the last step already counted, so a decision made again from a
     /// cached, older status is not counted twice.
     seen: std::sync::Mutex<std::collections::HashMap<String, Seen>>,
@@ -179,6 +201,20 @@ impl Default for Metrics {
             "Analysis metrics that reached a verdict",
             analysis_verdicts.clone(),
         );
+        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        let aws_call_duration = Family::<AwsServiceLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+        });
+        registry.register(
+            "aws_calls",
+            "AWS calls, by service, operation and outcome after the client's retries",
+            aws_calls.clone(),
+        );
+        registry.register(
+            "aws_call_duration_seconds",
+            "AWS call duration, retries and client-side rate limiting included",
+            aws_call_duration.clone(),
+        );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
             "reconciles_skipped",
@@ -212,6 +248,8 @@ impl Default for Metrics {
             rollout_steps,
             analysis_measurements,
             analysis_verdicts,
+            aws_calls,
+            aws_call_duration,
             seen: std::sync::Mutex::default(),
             census: std::sync::Mutex::default(),
             counted: std::sync::Mutex::default(),
@@ -356,6 +394,29 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|key, _| keys.contains(key));
+    }
+
+    /// Counts one AWS call of `operation` on `service` that failed with `failure` (`None`: it
+    /// succeeded) and took `took`.
+    pub fn aws_call(
+        &self,
+        service: &str,
+        operation: &str,
+        failure: Option<crate::aws::AwsErrorKind>,
+        took: std::time::Duration,
+    ) {
+        self.aws_calls
+            .get_or_create(&AwsCallLabels {
+                service: service.to_string(),
+                operation: operation.to_string(),
+                outcome: failure.map_or("ok", |kind| kind.as_str()).to_string(),
+            })
+            .inc();
+        self.aws_call_duration
+            .get_or_create(&AwsServiceLabels {
+                service: service.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Counts a failed reconcile.

@@ -5,6 +5,10 @@
 //!   every key with a comment.
 //! - `helm lint --strict` passes and `helm template` renders RBAC with exactly the verbs the
 //!   operator uses, for the all-namespaces and the per-namespace layouts.
+//! - The people roles grant exactly what each task of an app team needs.
+//! - The Grafana dashboard and the PrometheusRule render when enabled, and every PromQL expression
+//!   in them names only metrics the operator's registry exposes; each alert's runbook link is a
+//!   section of docs/observability.md.
 //!
 //! The helm checks need `.tools/bin/helm`, installed by `.ci/install-tools`. Without it they fail
 //! (they never skip): a chart that was never rendered is not a tested chart.
@@ -311,6 +315,9 @@ fn permissions(manifest: &Manifest) -> BTreeSet<Permission> {
             continue;
         }
         let field = line.trim_start();
+        if field.starts_with('#') {
+            continue;
+        }
         if let Some(value) = field.strip_prefix("- apiGroups:") {
             rules.push(Rule {
                 groups: flow_list(value),
@@ -357,6 +364,15 @@ fn permissions(manifest: &Manifest) -> BTreeSet<Permission> {
     granted
 }
 
+fn permission(group: &str, resource: &str, verb: &str, name: Option<&str>) -> Permission {
+    (
+        group.into(),
+        resource.into(),
+        verb.into(),
+        name.map(Into::into),
+    )
+}
+
 /// What the controllers need wherever they watch objects, and nothing more: the operator's own
 /// list, which `cygni doctor` checks too.
 fn expected_watch_permissions() -> BTreeSet<Permission> {
@@ -398,6 +414,12 @@ fn helm_lint_strict_passes() {
         "metrics.serviceMonitor.enabled=true",
         "--set",
         "serviceAccount.roleArn=arn:aws:iam::111122223333:role/cygni-operator",
+        "--set",
+        "dashboards.enabled=true",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "rbac.people.aggregate=false",
     ]);
 }
 
@@ -451,9 +473,18 @@ fn watch_namespaces_render_one_role_per_namespace_and_no_cluster_role() {
     ]);
     let all = manifests(&rendered);
 
+    // The people roles are ClusterRoles that grant nothing until someone binds them; the
+    // operator itself gets nothing cluster-wide.
+    let people = ["t-cygni-view", "t-cygni-edit", "t-cygni-rollout"];
+    let cluster_wide: Vec<_> = all
+        .iter()
+        .filter(|m| m.kind.starts_with("ClusterRole"))
+        .filter(|m| !(m.kind == "ClusterRole" && people.contains(&m.name.as_str())))
+        .map(|m| format!("{} {}", m.kind, m.name))
+        .collect();
     assert!(
-        !all.iter().any(|m| m.kind.starts_with("ClusterRole")),
-        "no cluster-wide RBAC when watchNamespaces is set"
+        cluster_wide.is_empty(),
+        "no cluster-wide RBAC for the operator when watchNamespaces is set: {cluster_wide:?}"
     );
     for namespace in ["a", "b"] {
         let role = find(&all, "Role", "t-cygni", Some(namespace));
@@ -512,7 +543,7 @@ fn deployment_runs_hardened_with_probes_on_the_metrics_port() {
     for needle in [
         "replicas: 2",
         "image: \"ghcr.io/cygni-io/cygni:0.1.0\"",
-        "command: [\"cygni\"]",
+        "command: [\"/usr/local/bin/cygni\"]",
         "- run",
         "runAsNonRoot: true",
         "readOnlyRootFilesystem: true",
@@ -788,4 +819,567 @@ fn install_notes_say_when_blue_green_revisions_get_no_preview() {
     let allowed = format!("allowed.listeners={{{preview}}}");
     let listed = install_notes(&["--set", &set, "--set", &allowed]);
     assert!(!listed.contains("previewListenerArn"), "{listed}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// People RBAC
+
+fn people_roles(extra: &[&str]) -> Vec<Manifest> {
+    let mut args = vec!["template", "t", "charts/cygni"];
+    args.extend_from_slice(extra);
+    manifests(&helm(&args))
+        .into_iter()
+        .filter(|m| {
+            m.kind == "ClusterRole"
+                && ["t-cygni-view", "t-cygni-edit", "t-cygni-rollout"].contains(&m.name.as_str())
+        })
+        .collect()
+}
+
+fn cygni_permissions(resources: &[&str], verbs: &[&str]) -> BTreeSet<Permission> {
+    let mut set = BTreeSet::new();
+    for resource in resources {
+        for verb in verbs {
+            set.insert(permission("cygni.io", resource, verb, None));
+        }
+    }
+    set
+}
+
+#[test]
+fn people_roles_grant_exactly_what_each_task_of_an_app_team_needs() {
+    let roles = people_roles(&[]);
+    let view = find(&roles, "ClusterRole", "t-cygni-view", None);
+    assert_eq!(
+        permissions(view),
+        cygni_permissions(
+            &["apps", "deployments", "domains"],
+            &["get", "list", "watch"]
+        )
+    );
+    let edit = find(&roles, "ClusterRole", "t-cygni-edit", None);
+    assert_eq!(
+        permissions(edit),
+        cygni_permissions(
+            &["apps", "domains"],
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete"
+            ]
+        ),
+        "people manage Apps and Domains; Deployments are the operator's"
+    );
+    // What `cygni promote/abort/retry/pause/resume` call: get the App, list and get its
+    // Deployments, merge-patch one Deployment's spec (src/cli/mod.rs).
+    let rollout = find(&roles, "ClusterRole", "t-cygni-rollout", None);
+    let mut expected = cygni_permissions(&["deployments"], &["get", "list", "watch", "patch"]);
+    expected.insert(permission("cygni.io", "apps", "get", None));
+    assert_eq!(permissions(rollout), expected);
+    assert!(
+        !permissions(rollout)
+            .iter()
+            .any(|(_, resource, ..)| resource.ends_with("/status")),
+        "the CLI patches spec, never status"
+    );
+}
+
+#[test]
+fn people_roles_aggregate_into_the_built_in_roles_unless_told_not_to() {
+    let label = |to: &str| format!("rbac.authorization.k8s.io/aggregate-to-{to}: \"true\"");
+    let roles = people_roles(&[]);
+    let view = find(&roles, "ClusterRole", "t-cygni-view", None);
+    for to in ["view", "edit", "admin"] {
+        assert!(view.text.contains(&label(to)), "{}", view.text);
+    }
+    for name in ["t-cygni-edit", "t-cygni-rollout"] {
+        let role = find(&roles, "ClusterRole", name, None);
+        assert!(role.text.contains(&label("edit")), "{}", role.text);
+        assert!(role.text.contains(&label("admin")), "{}", role.text);
+        assert!(
+            !role.text.contains(&label("view")),
+            "read-only users must not get {name}"
+        );
+    }
+    let plain = people_roles(&["--set", "rbac.people.aggregate=false"]);
+    assert_eq!(plain.len(), 3);
+    assert!(plain.iter().all(|m| !m.text.contains("aggregate-to")));
+    assert!(people_roles(&["--set", "rbac.people.enabled=false"]).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard and alerts
+
+fn yaml_documents(rendered: &str) -> Vec<serde_yaml_ng::Value> {
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(rendered)
+        .map(|doc| serde_yaml_ng::Value::deserialize(doc).expect("rendered YAML parses"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn rendered_kind(extra: &[&str], kind: &str) -> Vec<serde_yaml_ng::Value> {
+    let mut args = vec!["template", "t", "charts/cygni", "--namespace", "ops"];
+    args.extend_from_slice(extra);
+    yaml_documents(&helm(&args))
+        .into_iter()
+        .filter(|doc| doc["kind"] == kind)
+        .collect()
+}
+
+fn dashboard_file() -> Value {
+    let text = fs::read_to_string(chart_dir().join("dashboards/cygni.json"))
+        .expect("charts/cygni/dashboards/cygni.json");
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+#[test]
+fn the_dashboard_renders_as_a_config_map_the_grafana_sidecar_picks_up() {
+    assert!(rendered_kind(&[], "ConfigMap").is_empty(), "off by default");
+    let maps = rendered_kind(&["--set", "dashboards.enabled=true"], "ConfigMap");
+    let [map] = maps.as_slice() else {
+        panic!("one ConfigMap: {maps:?}")
+    };
+    assert_eq!(map["metadata"]["name"], "t-cygni-dashboard");
+    assert_eq!(map["metadata"]["namespace"], "ops");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let held: Value = serde_json::from_str(
+        map["data"]["cygni.json"]
+            .as_str()
+            .expect("data holds cygni.json"),
+    )
+    .expect("the ConfigMap holds JSON");
+    assert_eq!(held, dashboard_file(), "the ConfigMap holds the file as is");
+
+    let custom = rendered_kind(
+        &[
+            "--set",
+            "dashboards.enabled=true",
+            "--set",
+            "dashboards.label=dashboards",
+            "--set-string",
+            "dashboards.labelValue=cygni",
+            "--set",
+            "dashboards.namespace=monitoring",
+        ],
+        "ConfigMap",
+    );
+    assert_eq!(custom[0]["metadata"]["labels"]["dashboards"], "cygni");
+    assert_eq!(custom[0]["metadata"]["namespace"], "monitoring");
+}
+
+/// Names a Grafana dashboard's panels: every panel has a title, a Prometheus data source and at
+/// least one query.
+#[test]
+fn every_dashboard_panel_queries_the_selected_prometheus() {
+    let dashboard = dashboard_file();
+    assert_eq!(dashboard["uid"], "cygni-operator");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let graphs: Vec<&Value> = panels.iter().filter(|p| p["type"] != "row").collect();
+    assert!(graphs.len() >= 12, "{} panels", graphs.len());
+    for panel in graphs {
+        let title = panel["title"].as_str().expect("a title");
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title} has no query");
+        for target in targets {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            assert!(expr.contains("job=~\"$job\""), "{title}: {expr}");
+        }
+    }
+}
+
+fn prometheus_rule(extra: &[&str]) -> serde_yaml_ng::Value {
+    let mut args = vec!["--set", "prometheusRule.enabled=true"];
+    args.extend_from_slice(extra);
+    let rules = rendered_kind(&args, "PrometheusRule");
+    let [rule] = rules.as_slice() else {
+        panic!("one PrometheusRule: {rules:?}")
+    };
+    rule.clone()
+}
+
+/// The alerting rules of a rendered PrometheusRule.
+fn alerts(rule: &serde_yaml_ng::Value) -> Vec<serde_yaml_ng::Value> {
+    rule["spec"]["groups"]
+        .as_sequence()
+        .expect("spec.groups")
+        .iter()
+        .flat_map(|group| {
+            assert!(group["name"].as_str().is_some(), "a group has a name");
+            group["rules"].as_sequence().expect("rules").clone()
+        })
+        .collect()
+}
+
+/// GitHub's anchor for a Markdown heading.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_prometheus_rule_has_the_four_alerts_each_with_a_runbook_section() {
+    assert!(
+        rendered_kind(&[], "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    let rule = prometheus_rule(&[]);
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["metadata"]["namespace"], "ops");
+    let docs =
+        fs::read_to_string(repo().join("docs/observability.md")).expect("docs/observability.md");
+    let anchors: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("### "))
+        .map(anchor)
+        .collect();
+    let mut names = Vec::new();
+    for alert in alerts(&rule) {
+        let name = alert["alert"]
+            .as_str()
+            .expect("an alerting rule")
+            .to_owned();
+        assert!(
+            alert["expr"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}"
+        );
+        if let Some(wait) = alert["for"].as_str() {
+            assert!(is_duration(wait), "{name}: for {wait:?}");
+        }
+        assert!(
+            matches!(
+                alert["labels"]["severity"].as_str(),
+                Some("warning" | "critical")
+            ),
+            "{name}"
+        );
+        for field in ["summary", "description"] {
+            assert!(
+                alert["annotations"][field].as_str().is_some(),
+                "{name}: {field}"
+            );
+        }
+        let url = alert["annotations"]["runbook_url"]
+            .as_str()
+            .expect("runbook_url");
+        let (page, fragment) = url.split_once('#').expect("the link has an anchor");
+        assert_eq!(
+            page,
+            "https://github.com/cygni-io/cygni/blob/main/docs/observability.md"
+        );
+        assert!(
+            anchors.contains(fragment),
+            "{name}: no `### ` heading in docs/observability.md has anchor #{fragment}; headings: {anchors:?}"
+        );
+        names.push(name);
+    }
+    assert_eq!(
+        names,
+        [
+            "CygniRolloutFailed",
+            "CygniReconcileErrorsPersisting",
+            "CygniAwsThrottling",
+            "CygniLeaderMissing"
+        ]
+    );
+}
+
+/// A Prometheus duration such as `15m` or `1h30m`.
+fn is_duration(text: &str) -> bool {
+    let mut digits = false;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number = rest.chars().take_while(char::is_ascii_digit).count();
+        if number == 0 {
+            return false;
+        }
+        rest = &rest[number..];
+        let unit = ["ms", "s", "m", "h", "d", "w", "y"]
+            .into_iter()
+            .find(|unit| rest.starts_with(unit));
+        let Some(unit) = unit else { return false };
+        rest = &rest[unit.len()..];
+        digits = true;
+    }
+    digits
+}
+
+#[test]
+fn alert_settings_reach_the_rendered_rules() {
+    let rule = prometheus_rule(&[
+        "--set",
+        "prometheusRule.selector=job=\"ops/cygni\"",
+        "--set",
+        "prometheusRule.reconcileErrorsFor=30m",
+        "--set",
+        "prometheusRule.awsThrottlingRatio=0.2",
+        "--set",
+        "prometheusRule.additionalLabels.team=platform",
+        "--set",
+        "prometheusRule.labels.release=kube-prometheus-stack",
+    ]);
+    assert_eq!(
+        rule["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    for alert in alerts(&rule) {
+        let expr = alert["expr"].as_str().expect("expr");
+        assert!(expr.contains("{job=\"ops/cygni\""), "{expr}");
+        assert!(!expr.contains("namespace=\"ops\""), "{expr}");
+        assert_eq!(alert["labels"]["team"], "platform");
+        match alert["alert"].as_str() {
+            Some("CygniReconcileErrorsPersisting") => assert_eq!(alert["for"], "30m"),
+            Some("CygniAwsThrottling") => assert!(expr.trim_end().ends_with("> 0.2"), "{expr}"),
+            _ => {}
+        }
+    }
+    for bad in [
+        "prometheusRule.selector=job",
+        "prometheusRule.awsThrottlingRatio=2",
+        "prometheusRule.runbookBaseUrl=docs.md#x",
+        "dashboards.label=bad label",
+    ] {
+        let output = Command::new(helm_binary())
+            .args(["template", "t", "charts/cygni", "--set", bad])
+            .current_dir(repo())
+            .output()
+            .expect("helm runs");
+        assert!(!output.status.success(), "--set {bad} must be rejected");
+    }
+}
+
+/// Metric names the operator exposes, from its registry: a counter family `x` is exposed as
+/// `x_total`, a histogram as `x_bucket`, `x_sum` and `x_count`, a gauge as `x`.
+fn exposed_metrics() -> BTreeSet<String> {
+    // A family renders only once it has a series: record one of each through the operator's own
+    // calls, so the names come from its registry.
+    let metrics = cygni::telemetry::Metrics::default();
+    drop(metrics.reconcile_started("App"));
+    metrics.reconcile_skipped("App");
+    metrics.reconcile_failed("App", "aws", "transient");
+    metrics.aws_call(
+        "ecs",
+        "DescribeServices",
+        None,
+        std::time::Duration::from_millis(20),
+    );
+    metrics.rollout_progress(
+        "Deployment/shop/web-2",
+        "canary",
+        "Pending",
+        "Progressing",
+        &[cygni::telemetry::StepDone {
+            index: 0,
+            kind: "setWeight",
+            took: std::time::Duration::from_secs(5),
+        }],
+    );
+    metrics.count_rollouts_with(|| {
+        vec![(
+            "Deployment/shop/web-2".to_string(),
+            cygni::telemetry::RolloutLabels {
+                strategy: "canary".into(),
+                phase: "Progressing".into(),
+            },
+        )]
+    });
+    metrics.analysis_measured("webhook", "passed");
+    metrics.analysis_verdict("AnalysisPassed");
+    let text = metrics.render();
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+        match kind {
+            "counter" => {
+                names.insert(format!("{name}_total"));
+            }
+            "histogram" => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
+            }
+            _ => {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    assert!(
+        names.len() > 10,
+        "the registry renders its families: {text}"
+    );
+    names
+}
+
+const PROMQL_KEYWORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "limitk",
+    "limit_ratio",
+];
+
+/// Metric names a PromQL expression selects: identifiers outside label matchers (`{...}`),
+/// ranges (`[...]`) and strings that are neither functions (followed by `(`), keywords, nor the
+/// label lists of `by`, `without`, `on`, `ignoring` and `group_*`.
+fn metric_names(expr: &str) -> Vec<String> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut names = Vec::new();
+    let (mut i, mut braces, mut brackets) = (0, 0, 0);
+    let mut label_list = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' | '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+                continue;
+            }
+            '{' => braces += 1,
+            '}' => braces -= 1,
+            '[' => brackets += 1,
+            ']' => brackets -= 1,
+            ')' if label_list => label_list = false,
+            _ => {}
+        }
+        if (c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && braces == 0
+            && brackets == 0
+            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '$'))
+        {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | ':'))
+            {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            let lower = word.to_ascii_lowercase();
+            if PROMQL_KEYWORDS.contains(&lower.as_str()) {
+                if [
+                    "by",
+                    "without",
+                    "on",
+                    "ignoring",
+                    "group_left",
+                    "group_right",
+                ]
+                .contains(&lower.as_str())
+                    && next == Some(&'(')
+                {
+                    label_list = true;
+                }
+            } else if next != Some(&'(') && !label_list {
+                names.push(word);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    names
+}
+
+#[test]
+fn the_promql_reader_finds_metric_names_and_nothing_else() {
+    assert_eq!(
+        metric_names(
+            r#"histogram_quantile(0.9, sum by (kind, le) (rate(cygni_x_bucket{job=~"$job",a!="b c"}[$__rate_interval])))"#
+        ),
+        ["cygni_x_bucket"]
+    );
+    assert_eq!(
+        metric_names(
+            r#"(max(cygni_leader{a="1"}) or vector(0)) < 1 and on (pod) group_left () up"#
+        ),
+        ["cygni_leader", "up"]
+    );
+    assert_eq!(
+        metric_names("sum(rate(a_total[5m])) / sum(rate(b_total[5m])) > 0.05"),
+        ["a_total", "b_total"]
+    );
+}
+
+#[test]
+fn every_dashboard_and_alert_expression_names_only_metrics_the_operator_exposes() {
+    let exposed = exposed_metrics();
+    let mut expressions: Vec<(String, String)> = Vec::new();
+    for panel in dashboard_file()["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            expressions.push((
+                format!("dashboard panel {}", panel["title"]),
+                target["expr"].as_str().expect("expr").to_owned(),
+            ));
+        }
+    }
+    for alert in alerts(&prometheus_rule(&[])) {
+        expressions.push((
+            format!("alert {}", alert["alert"].as_str().unwrap_or_default()),
+            alert["expr"].as_str().expect("expr").to_owned(),
+        ));
+    }
+    let mut used = BTreeSet::new();
+    let mut unknown = Vec::new();
+    for (place, expr) in &expressions {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{place} selects no metric: {expr}");
+        for name in names {
+            if !exposed.contains(&name) {
+                unknown.push(format!("{place}: {name}"));
+            }
+            used.insert(name);
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "metrics the operator does not expose: {unknown:#?}\nexposed: {exposed:#?}"
+    );
+    // The dashboard covers what the operator measures.
+    for name in [
+        "cygni_reconciles_total",
+        "cygni_reconcile_failures_total",
+        "cygni_reconcile_duration_seconds_bucket",
+        "cygni_leader",
+        "cygni_aws_calls_total",
+        "cygni_aws_call_duration_seconds_bucket",
+        "cygni_rollouts",
+        "cygni_rollout_transitions_total",
+        "cygni_rollout_step_duration_seconds_bucket",
+        "cygni_analysis_verdicts_total",
+        "cygni_analysis_measurements_total",
+    ] {
+        assert!(exposed.contains(name), "{name} is not exposed");
+        assert!(used.contains(name), "no panel or alert shows {name}");
+    }
 }

@@ -88,7 +88,14 @@ impl AwsError {
 
     /// Short label for metrics, e.g. `ecs_throttling`.
     pub fn label(&self) -> String {
-        let kind = match self.kind {
+        format!("{}_{}", self.service, self.kind.as_str())
+    }
+}
+
+impl AwsErrorKind {
+    /// The kind as a metric label, e.g. `throttling`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             AwsErrorKind::NotFound => "not_found",
             AwsErrorKind::AlreadyExists => "already_exists",
             AwsErrorKind::Throttling => "throttling",
@@ -99,8 +106,7 @@ impl AwsError {
             AwsErrorKind::InUse => "in_use",
             AwsErrorKind::LimitExceeded => "limit_exceeded",
             AwsErrorKind::Other => "other",
-        };
-        format!("{}_{kind}", self.service)
+        }
     }
 }
 

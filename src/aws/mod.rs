@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod error;
 pub mod iam;
+pub mod metered;
 pub mod retry;
 pub mod route53;
 pub mod sdk;

@@ -131,6 +131,7 @@ pub async fn operate(
 ) -> anyhow::Result<()> {
     let client = operator_client(config)?;
     let metrics = Arc::new(Metrics::default());
+    let aws = crate::aws::metered::with_metrics(aws, metrics.clone());
     let health = Arc::new(Health::default());
     let listener = tokio::net::TcpListener::bind(args.listen_addr)
         .await
