@@ -4,6 +4,7 @@
 //! rollback, the App's template) as the API defines, prints what it changed, and fails with one
 //! line when there is nothing to do.
 
+pub mod diff;
 pub mod render;
 
 use crate::api::deployment::DeploymentPhase;
