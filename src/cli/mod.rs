@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod render;
+pub mod running_cost;
 
 use crate::api::deployment::DeploymentPhase;
 use crate::api::strategy::StrategyKind;

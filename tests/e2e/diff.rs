@@ -98,6 +98,14 @@ async fn diff_of_a_converged_app_shows_each_change_and_its_cost() {
         "{out}"
     );
 
+    // `cygni status` shows what runs now, priced where the table has figures.
+    let (ok, out, err) = env.cygni(&["status", "web"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\n  cost: 2 tasks × 0.25 vCPU/0.5 GB: no price for region eu-west-1 (x86_64) in the table dated "),
+        "{out}"
+    );
+
     // Nothing was applied: the App still runs revision 1 with the old image.
     let app = env.apps().get("web").await.expect("App");
     assert_eq!(app.spec.container.image, "nginx:1.27");
