@@ -35,7 +35,8 @@ pub const EXIT_ERROR: u8 = 2;
 /// Options of `cygni diff`.
 #[derive(Args, Clone, Debug)]
 pub struct DiffArgs {
-    /// File of App manifests (several documents allowed), or `-` for standard input.
+    /// File of App manifests (several documents allowed), a folder of such files (not its
+    /// subfolders), or `-` for standard input.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: PathBuf,
     /// Namespace of Apps whose manifest names none. Defaults to the kubeconfig context's.
@@ -48,7 +49,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub context: Option<String>,
     /// AWS region to price in and to name in the log configuration. Defaults to the region of the
-    /// App's resources in its status, then of its listener ARN.
+    /// App's resources in its status, then of its listener ARN; an App with neither is not priced.
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
     /// Field manager of the dry-run apply. Use the one that applies the Apps (Argo CD's
@@ -61,6 +62,9 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub defaults: OperatorDefaults,
 }
+
+/// The region of an App that has no status yet and leaves its listener to the operator.
+const UNKNOWN_REGION: &str = "(operator's region)";
 
 /// Shown for a value the operator fills in from a default this command was not given.
 const OPERATOR_DEFAULT: &str = "(operator default)";
@@ -135,10 +139,14 @@ impl DiffArgs {
             .patch(name, &params, &Patch::Apply(&document))
             .await
             .map_err(|e| match &e {
-                kube::Error::Api(status) if status.code == 422 => anyhow::anyhow!(
-                    "App {namespace}/{name} is invalid: {}",
-                    status.message.trim_end_matches('.')
-                ),
+                kube::Error::Api(status) if status.code == 422 => {
+                    // The server's message starts `App.cygni.io "web" is invalid: `.
+                    let message = status.message.trim_end_matches('.');
+                    let causes = message
+                        .split_once(" is invalid: ")
+                        .map_or(message, |(_, causes)| causes);
+                    anyhow::anyhow!("App {namespace}/{name} is invalid: {causes}")
+                }
                 _ => anyhow::anyhow!("cannot dry-run App {namespace}/{name}: {}", describe(&e)),
             })?;
         let defaults = self.defaults.or(&placeholders());
@@ -166,7 +174,7 @@ impl DiffArgs {
             })
             .collect();
         let status = live.as_ref().and_then(|l| l.status.clone());
-        let region = self.region(status.as_ref(), &valid_new)?;
+        let region = self.region(status.as_ref(), &valid_new);
         let identity = AppIdentity {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -191,13 +199,9 @@ impl DiffArgs {
     }
 
     /// The flag, else the region of the App's resources, else of its listener.
-    fn region(
-        &self,
-        status: Option<&crate::api::AppStatus>,
-        valid: &ValidatedApp,
-    ) -> anyhow::Result<String> {
+    fn region(&self, status: Option<&crate::api::AppStatus>, valid: &ValidatedApp) -> String {
         if let Some(region) = &self.region {
-            return Ok(region.clone());
+            return region.clone();
         }
         let from_status = status.and_then(|s| {
             s.slots
@@ -209,7 +213,7 @@ impl DiffArgs {
         });
         from_status
             .or_else(|| cost::region_of_arn(&valid.listener_arn).map(str::to_string))
-            .context("no AWS region: pass --region (or set AWS_REGION)")
+            .unwrap_or_else(|| UNKNOWN_REGION.to_string())
     }
 }
 
@@ -243,6 +247,27 @@ fn read(file: &PathBuf) -> anyhow::Result<String> {
         std::io::stdin()
             .read_to_string(&mut text)
             .context("cannot read standard input")?;
+        return Ok(text);
+    }
+    if file.is_dir() {
+        // Like `kubectl diff -f <folder>`: its YAML and JSON files, not its subfolders.
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            })
+            .collect();
+        paths.sort();
+        let mut text = String::new();
+        for path in paths {
+            let one = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            text.push_str("\n---\n");
+            text.push_str(&one);
+        }
         return Ok(text);
     }
     std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
@@ -318,7 +343,13 @@ fn render_cost(c: &diff::CostChange) -> String {
                 }
                 _ => sizes(c.after),
             };
-            let _ = writeln!(out, "  cost: {no_price} (steady: {steady})");
+            let why = if c.region == UNKNOWN_REGION {
+                "the App's region is not known before it runs: pass --region to price it"
+                    .to_string()
+            } else {
+                no_price.to_string()
+            };
+            let _ = writeln!(out, "  cost: {why} (steady: {steady})");
             return out;
         }
     };
