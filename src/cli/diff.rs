@@ -153,9 +153,21 @@ impl DiffArgs {
         let policy = Policy::default();
         let valid_new = validate::app(&new.spec, &defaults, &policy)
             .map_err(|problems| invalid(namespace, name, &problems))?;
-        let live_valid = live
-            .as_ref()
-            .and_then(|l| validate::app(&l.spec, &defaults, &policy).ok());
+        let live_valid = match &live {
+            Some(l) => match validate::app(&l.spec, &defaults, &policy) {
+                Ok(valid) => Some(valid),
+                Err(problems) => {
+                    // The operator converges nothing for an invalid spec, so there is no
+                    // converged state to compare with.
+                    eprintln!(
+                        "note: the live App {namespace}/{name} is invalid ({}): everything is shown as created",
+                        validate::describe(&problems)
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
         let domains: Api<Domain> = Api::namespaced(client.clone(), namespace);
         let domains = domains
             .list(&ListParams::default())
