@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod cost;
 pub mod doctor;
 pub mod plan;
 pub mod playground;

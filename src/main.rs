@@ -37,6 +37,11 @@ enum Command {
     /// credentials, cluster, network, listeners, hosted zones, IAM): one line per check, with
     /// the fix. Takes the same flags and variables as `run`; exits non-zero when a check fails.
     Doctor(Box<cygni::doctor::DoctorArgs>),
+    /// Show what applying App manifests would change in AWS (task definition, services, rule,
+    /// records) and their monthly Fargate cost before and after, from the live Apps' spec and
+    /// status: no AWS access needed. Exits 0 when nothing changes, 1 when something does, 2 on
+    /// an error or an invalid spec, like `kubectl diff`.
+    Diff(Box<cygni::cli::diff::DiffArgs>),
     #[command(flatten)]
     Control(cygni::cli::Control),
 }
@@ -89,6 +94,8 @@ fn main() -> ExitCode {
                 Err(error) => Err(error),
             }
         }
+        // Its own exit codes: 1 means "differences", not failure.
+        Command::Diff(args) => return diff(&args),
         Command::Control(control) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -102,6 +109,31 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cygni diff`, with `kubectl diff`'s exit codes: 0 same, 1 differences, 2 error.
+fn diff(args: &cygni::cli::diff::DiffArgs) -> ExitCode {
+    use cygni::cli::diff::{EXIT_ERROR, Outcome};
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(args.run(&mut std::io::stdout().lock())));
+    match result {
+        Ok(Outcome::Same) => ExitCode::SUCCESS,
+        Ok(Outcome::Differs) => ExitCode::from(1),
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            // An invalid spec lists one problem a line; other errors fit on one.
+            let text = error.to_string();
+            if text.contains('\n') {
+                eprintln!("error: {text}");
+            } else {
+                eprintln!("error: {}", one_line(&error));
+            }
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

@@ -351,3 +351,66 @@ fn doctor_refuses_a_service_account_without_a_namespace() {
         "{stderr}"
     );
 }
+
+#[test]
+fn diff_exits_2_on_errors_like_kubectl_diff() {
+    let kubeconfig = dead_kubeconfig("diff");
+    let manifest = kubeconfig.with_file_name("app.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: cygni.io/v1alpha1\nkind: App\nmetadata: {name: web}\nspec:\n  container: {image: nginx:1.27}\n",
+    )
+    .expect("manifest written");
+    // The cluster cannot be reached: one line, exit 2 (1 means "differences").
+    let unreachable = cygni()
+        .args(["diff", "-f"])
+        .arg(&manifest)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("cygni runs");
+    assert_eq!(unreachable.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .starts_with("error: cannot reach the Kubernetes API server at http://127.0.0.1:1/: "),
+        "{stderr}"
+    );
+    // A file that is not there, and one that is not YAML, before any cluster is asked.
+    let missing = cygni()
+        .args(["diff", "-f", "/nonexistent/app.yaml"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("cygni runs");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("error: cannot read /nonexistent/app.yaml: "),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let mut not_yaml = cygni()
+        .args(["diff", "-f", "-"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cygni runs");
+    {
+        use std::io::Write;
+        let mut stdin = not_yaml.stdin.take().expect("stdin");
+        stdin.write_all(b"kind: [App\n").expect("written");
+    }
+    let not_yaml = not_yaml.wait_with_output().expect("cygni ends");
+    assert_eq!(not_yaml.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&not_yaml.stderr)
+            .starts_with("error: document 1 is not valid YAML"),
+        "{}",
+        String::from_utf8_lossy(&not_yaml.stderr)
+    );
+}

@@ -5,7 +5,9 @@
 //! line when there is nothing to do. What a control patches is decided in [`controls`].
 
 pub mod controls;
+pub mod diff;
 pub mod render;
+pub mod running_cost;
 
 use crate::api::{App, Deployment};
 use crate::controller::app::APP_LABEL;

@@ -55,6 +55,9 @@ pub fn status(app: &App, deployments: &[Deployment], now: jiff::Timestamp, clock
             .container
             .image)
     );
+    if let Some(cost) = super::running_cost::line(app, deployments) {
+        let _ = writeln!(out, "  {cost}");
+    }
     for url in &status.urls {
         let _ = writeln!(out, "  url      {url}");
     }

@@ -611,22 +611,25 @@ async fn observe_domains(app: &App, ctx: &Context) -> Result<Vec<String>, Error>
         }
         None => api.list(&ListParams::default()).await?.items,
     };
-    let mut hosts = Vec::new();
-    for domain in domains {
-        // A Domain being deleted leaves the rule first: its records and certificate go after.
-        // Otherwise the rule holds the hostnames the Domain last had Ready, so that one being
-        // changed (an alias added) keeps serving the names it served.
-        if domain.spec.app_ref.name == name && domain.metadata.deletion_timestamp.is_none() {
-            hosts.extend(
-                domain
-                    .status
-                    .iter()
-                    .flat_map(|s| s.routable_hostnames.iter().cloned()),
-            );
-        }
-    }
+    Ok(routable_hostnames(&name, &domains))
+}
+
+/// The hostnames the rule of App `app` matches for its Domains, sorted: those each Domain that
+/// points at it last had Ready. A Domain being deleted leaves the rule first: its records and
+/// certificate go after. Otherwise the rule holds the hostnames the Domain last had Ready, so
+/// that one being changed (an alias added) keeps serving the names it served.
+pub fn routable_hostnames(app: &str, domains: &[Domain]) -> Vec<String> {
+    let mut hosts: Vec<String> = domains
+        .iter()
+        .filter(|d| d.spec.app_ref.name == app && d.metadata.deletion_timestamp.is_none())
+        .flat_map(|d| {
+            d.status
+                .iter()
+                .flat_map(|s| s.routable_hostnames.iter().cloned())
+        })
+        .collect();
     hosts.sort();
-    Ok(hosts)
+    hosts
 }
 
 fn aws(error: AwsError) -> Error {

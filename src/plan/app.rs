@@ -842,7 +842,8 @@ pub fn health_check(template: &AppTemplate) -> HealthCheckConfig {
     }
 }
 
-fn network(template: &AppTemplate, valid: &ValidatedApp) -> NetworkConfiguration {
+/// The network configuration of a template's tasks, operator defaults filled in.
+pub fn network(template: &AppTemplate, valid: &ValidatedApp) -> NetworkConfiguration {
     NetworkConfiguration {
         subnets: if template.network.subnets.is_empty() {
             valid.subnets.clone()
@@ -858,7 +859,8 @@ fn network(template: &AppTemplate, valid: &ValidatedApp) -> NetworkConfiguration
     }
 }
 
-fn deployment_bounds(strategy: &Strategy) -> (i32, i32) {
+/// The ECS deployment bounds (minimumHealthyPercent, maximumPercent) of a slot's service.
+pub fn deployment_bounds(strategy: &Strategy) -> (i32, i32) {
     match &strategy.rolling {
         Some(rolling) if strategy.kind() == StrategyKind::Rolling => {
             (rolling.min_healthy_percent, rolling.max_percent)

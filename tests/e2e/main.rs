@@ -6,6 +6,7 @@ mod analysis;
 mod blue_green;
 mod canary;
 mod convergence;
+mod diff;
 mod doctor;
 mod domains;
 mod errors;
