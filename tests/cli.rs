@@ -256,23 +256,9 @@ fn linked_as_kubectl_cygni_it_is_a_kubectl_plugin() {
     }
 }
 
-/// A kubeconfig for a cluster nothing answers for (port 1 on loopback refuses at once).
-fn unreachable_kubeconfig(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cygni-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:1\"}\n\
-         contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {}\n",
-    )
-    .expect("kubeconfig written");
-    kubeconfig
-}
-
 #[test]
 fn doctor_reports_an_unreachable_cluster_as_a_failed_check_and_exits_non_zero() {
-    let kubeconfig = unreachable_kubeconfig("doctor");
+    let kubeconfig = dead_kubeconfig("doctor");
     let output = cygni()
         .args(["doctor", "--aws-backend", "sim", "--ecs-cluster", "web"])
         .arg("--kubeconfig")
@@ -299,7 +285,7 @@ fn doctor_reports_an_unreachable_cluster_as_a_failed_check_and_exits_non_zero() 
 
 #[test]
 fn doctor_prints_one_json_document_for_scripts() {
-    let kubeconfig = unreachable_kubeconfig("doctor-json");
+    let kubeconfig = dead_kubeconfig("doctor-json");
     let output = cygni()
         .args(["doctor", "-o", "json", "--aws-backend", "sim"])
         .arg("--kubeconfig")
@@ -339,7 +325,7 @@ fn doctor_refuses_a_service_account_without_a_namespace() {
             "cygni",
         ])
         .arg("--kubeconfig")
-        .arg(unreachable_kubeconfig("doctor-sa"))
+        .arg(dead_kubeconfig("doctor-sa"))
         .output()
         .expect("cygni runs");
     assert_eq!(output.status.code(), Some(1));
