@@ -484,11 +484,11 @@ mod tests {
     #[test]
     fn region_without_prices_is_one_line_with_the_table_date() {
         let mut c = cost(None, (2, TaskSize::new(256, 512)));
-        c.rates = cost::table().rates("eu-west-1", cost::Architecture::X86_64);
+        c.rates = cost::table().rates("mx-central-1", cost::Architecture::X86_64);
         assert_eq!(
             render_cost(&c),
             format!(
-                "  cost: no price for region eu-west-1 (x86_64) in the table dated {} (steady: 2 × 0.25 vCPU/0.5 GB)\n",
+                "  cost: no price for region mx-central-1 (x86_64) in the table dated {} (steady: 2 × 0.25 vCPU/0.5 GB)\n",
                 cost::table().date
             )
         );

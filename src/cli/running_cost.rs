@@ -109,12 +109,12 @@ mod tests {
 
     #[test]
     fn region_without_prices_still_counts_the_tasks() {
-        let app = app("eu-west-1", &[("a", 1, 4)]);
+        let app = app("mx-central-1", &[("a", 1, 4)]);
         let text = line(&app, &[deployment(1, 256, 512)]).unwrap();
         assert_eq!(
             text,
             format!(
-                "cost: 4 tasks × 0.25 vCPU/0.5 GB: no price for region eu-west-1 (x86_64) in the table dated {}",
+                "cost: 4 tasks × 0.25 vCPU/0.5 GB: no price for region mx-central-1 (x86_64) in the table dated {}",
                 cost::table().date
             )
         );

@@ -12,9 +12,6 @@ use std::sync::LazyLock;
 /// Hours in the month the costs are given for (AWS's own convention: 365 days x 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
-/// Ephemeral storage every Fargate task gets without charge, in GB.
-pub const INCLUDED_STORAGE_GB: i32 = 20;
-
 /// The table, as shipped.
 static TABLE: LazyLock<PriceTable> = LazyLock::new(|| {
     PriceTable::parse(include_str!("prices.toml")).expect("the shipped price table parses")
@@ -43,26 +40,20 @@ impl fmt::Display for Architecture {
     }
 }
 
-/// What one task is billed for.
+/// What one task is billed for. Ephemeral storage is not part of it: the App API has no field
+/// for more than the 20 GB every Fargate task gets without charge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TaskSize {
     /// CPU units (1024 = one vCPU).
     pub cpu: i32,
     /// Memory in MiB.
     pub memory: i32,
-    /// Ephemeral storage in GB; the first [`INCLUDED_STORAGE_GB`] are free.
-    pub storage_gb: i32,
 }
 
 impl TaskSize {
-    /// A task with the given CPU units and memory, and the ephemeral storage Fargate gives every
-    /// task (the App API has no field for more).
+    /// A task with the given CPU units and memory.
     pub fn new(cpu: i32, memory: i32) -> TaskSize {
-        TaskSize {
-            cpu,
-            memory,
-            storage_gb: INCLUDED_STORAGE_GB,
-        }
+        TaskSize { cpu, memory }
     }
 
     /// vCPUs.
@@ -79,32 +70,24 @@ impl TaskSize {
 /// `0.25 vCPU/0.5 GB`.
 impl fmt::Display for TaskSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} vCPU/{} GB", self.vcpu(), self.memory_gb())?;
-        if self.storage_gb > INCLUDED_STORAGE_GB {
-            write!(f, "/{} GB storage", self.storage_gb)?;
-        }
-        Ok(())
+        write!(f, "{} vCPU/{} GB", self.vcpu(), self.memory_gb())
     }
 }
 
 /// Hourly rates of one region and architecture, in US dollars.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rates {
     /// Per vCPU-hour.
     pub vcpu_hour: f64,
     /// Per GB-hour of memory.
     pub gb_hour: f64,
-    /// Per GB-hour of ephemeral storage beyond the included 20 GB.
-    pub storage_gb_hour: f64,
 }
 
 impl Rates {
     /// What one task of `size` costs an hour.
     pub fn hourly(&self, size: &TaskSize) -> f64 {
-        let extra_storage = f64::from((size.storage_gb - INCLUDED_STORAGE_GB).max(0));
-        size.vcpu() * self.vcpu_hour
-            + size.memory_gb() * self.gb_hour
-            + extra_storage * self.storage_gb_hour
+        size.vcpu() * self.vcpu_hour + size.memory_gb() * self.gb_hour
     }
 
     /// What `tasks` tasks of `size` cost a month of [`HOURS_PER_MONTH`].
@@ -114,6 +97,7 @@ impl Rates {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RegionRates {
     x86_64: Option<Rates>,
     arm64: Option<Rates>,
@@ -121,6 +105,7 @@ struct RegionRates {
 
 /// Fargate Linux on-demand prices per region and architecture, as of a date.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PriceTable {
     /// The day the figures were read (`YYYY-MM-DD`).
     pub date: String,
@@ -221,31 +206,64 @@ mod tests {
     }
 
     #[test]
-    fn only_storage_beyond_the_included_20_gb_is_billed() {
-        let rates = us_east_x86();
-        let base = TaskSize::new(256, 512);
-        let bigger = TaskSize {
-            storage_gb: 50,
-            ..base
-        };
-        // 30 GB x 0.000111 x 730 = 2.4309 on top.
-        let extra = rates.monthly(1, &bigger) - rates.monthly(1, &base);
-        assert!((extra - 2.4309).abs() < 1e-9, "{extra}");
-        assert_eq!(bigger.to_string(), "0.25 vCPU/0.5 GB/50 GB storage");
-    }
-
-    #[test]
     fn region_without_figures_says_so_with_the_table_date() {
         let error = table()
-            .rates("eu-west-1", Architecture::X86_64)
+            .rates("mx-central-1", Architecture::X86_64)
             .unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
-                "no price for region eu-west-1 (x86_64) in the table dated {}",
+                "no price for region mx-central-1 (x86_64) in the table dated {}",
                 table().date
             )
         );
+    }
+
+    #[test]
+    fn an_architecture_without_figures_says_so_even_where_the_region_has_others() {
+        assert!(table().rates("eu-west-2", Architecture::X86_64).is_ok());
+        let error = table().rates("eu-west-2", Architecture::Arm64).unwrap_err();
+        assert_eq!(error.architecture, Architecture::Arm64);
+    }
+
+    #[test]
+    fn every_shipped_rate_is_a_plausible_price_and_arm64_costs_less() {
+        // Catches a misplaced decimal point when the table is updated: every published Fargate
+        // Linux rate lies in these bands.
+        let t = table();
+        assert!(t.regions().count() > 1);
+        for region in t.regions() {
+            let x86 = t.rates(region, Architecture::X86_64).ok();
+            let arm = t.rates(region, Architecture::Arm64).ok();
+            for rates in [x86, arm].into_iter().flatten() {
+                assert!(
+                    (0.02..0.1).contains(&rates.vcpu_hour),
+                    "{region}: {rates:?}"
+                );
+                assert!(
+                    (0.002..0.01).contains(&rates.gb_hour),
+                    "{region}: {rates:?}"
+                );
+            }
+            if let (Some(x86), Some(arm)) = (x86, arm) {
+                assert!(arm.vcpu_hour < x86.vcpu_hour && arm.gb_hour < x86.gb_hour);
+            }
+        }
+    }
+
+    #[test]
+    fn the_playground_region_is_priced() {
+        // 2 x (0.25 x 0.04048 + 0.5 x 0.004445) x 730 = 18.02005.
+        let rates = table().rates("eu-west-1", Architecture::X86_64).unwrap();
+        let monthly = rates.monthly(2, &TaskSize::new(256, 512));
+        assert!((monthly - 18.020_05).abs() < 1e-9, "{monthly}");
+    }
+
+    #[test]
+    fn a_table_with_a_field_it_does_not_know_is_refused() {
+        let text = "date = \"2026-12-01\"\nsource = \"s\"\n[regions.us-east-1.x86_64]\nvcpu_hour = 0.04\ngb_hour = 0.004\nstorage_gb_hour = 0.0001\n";
+        let error = PriceTable::parse(text).unwrap_err().to_string();
+        assert!(error.contains("storage_gb_hour"), "{error}");
     }
 
     #[test]

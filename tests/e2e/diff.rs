@@ -3,8 +3,8 @@
 
 use crate::harness::*;
 
-/// Runs `cygni diff` on `manifest` in the test's namespace, priced in us-east-1 (the simulated
-/// account is in eu-west-1, which the price table has no figures for). Returns the exit code,
+/// Runs `cygni diff` on `manifest` in the test's namespace, priced in us-east-1 (so that an App
+/// not yet in the cluster, whose region nothing reports, is priced too). Returns the exit code,
 /// standard output and standard error.
 fn diff(env: &Env, manifest: &serde_json::Value) -> (i32, String, String) {
     let file = std::env::temp_dir().join(format!(
@@ -98,11 +98,14 @@ async fn diff_of_a_converged_app_shows_each_change_and_its_cost() {
         "{out}"
     );
 
-    // `cygni status` shows what runs now, priced where the table has figures.
+    // `cygni status` shows what runs now, priced in the region of the App's services (the
+    // simulated account's eu-west-1).
     let (ok, out, err) = env.cygni(&["status", "web"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("\n  cost: 2 tasks × 0.25 vCPU/0.5 GB: no price for region eu-west-1 (x86_64) in the table dated "),
+        out.contains(
+            "\n  cost: 2 tasks × 0.25 vCPU/0.5 GB = $18.02/month (eu-west-1, x86_64, prices of "
+        ),
         "{out}"
     );
 
