@@ -78,355 +78,100 @@ struct Metered<T: ?Sized> {
     meter: Meter,
 }
 
-#[async_trait]
-impl Ecs for Metered<dyn Ecs> {
-    async fn register_task_definition(
-        &self,
-        input: &TaskDefinitionInput,
-    ) -> AwsResult<TaskDefinition> {
-        self.meter
-            .record(
-                "ecs",
-                "RegisterTaskDefinition",
-                self.inner.register_task_definition(input),
-            )
-            .await
-    }
-    async fn describe_task_definition(&self, arn: &str) -> AwsResult<Option<TaskDefinition>> {
-        self.meter
-            .record(
-                "ecs",
-                "DescribeTaskDefinition",
-                self.inner.describe_task_definition(arn),
-            )
-            .await
-    }
-    async fn list_task_definitions(&self, family: &str) -> AwsResult<Vec<String>> {
-        self.meter
-            .record(
-                "ecs",
-                "ListTaskDefinitions",
-                self.inner.list_task_definitions(family),
-            )
-            .await
-    }
-    async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
-        self.meter
-            .record(
-                "ecs",
-                "DeregisterTaskDefinition",
-                self.inner.deregister_task_definition(arn),
-            )
-            .await
-    }
-    async fn create_service(&self, input: &ServiceInput) -> AwsResult<Service> {
-        self.meter
-            .record("ecs", "CreateService", self.inner.create_service(input))
-            .await
-    }
-    async fn update_service(&self, update: &ServiceUpdate) -> AwsResult<Service> {
-        self.meter
-            .record("ecs", "UpdateService", self.inner.update_service(update))
-            .await
-    }
-    async fn describe_services(&self, cluster: &str, names: &[String]) -> AwsResult<Vec<Service>> {
-        self.meter
-            .record(
-                "ecs",
-                "DescribeServices",
-                self.inner.describe_services(cluster, names),
-            )
-            .await
-    }
-    async fn delete_service(&self, cluster: &str, name: &str) -> AwsResult<()> {
-        self.meter
-            .record(
-                "ecs",
-                "DeleteService",
-                self.inner.delete_service(cluster, name),
-            )
-            .await
-    }
-    async fn describe_clusters(&self, clusters: &[String]) -> AwsResult<Clusters> {
-        self.meter
-            .record(
-                "ecs",
-                "DescribeClusters",
-                self.inner.describe_clusters(clusters),
-            )
-            .await
-    }
+/// Implements `$trait` for `Metered<dyn $trait>`: each method forwards to the inner service
+/// through [`Meter::record`] under the AWS operation name given after `=`.
+macro_rules! metered {
+    (
+        $trait:ident, $service:literal;
+        $(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $operation:literal;)*
+    ) => {
+        #[async_trait]
+        impl $trait for Metered<dyn $trait> {
+            $(async fn $name(&self, $($arg: $ty),*) -> $ret {
+                self.meter
+                    .record($service, $operation, self.inner.$name($($arg),*))
+                    .await
+            })*
+        }
+    };
 }
 
-#[async_trait]
-impl Elbv2 for Metered<dyn Elbv2> {
-    async fn describe_listener(&self, arn: &str) -> AwsResult<Option<Listener>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeListeners",
-                self.inner.describe_listener(arn),
-            )
-            .await
-    }
-    async fn describe_load_balancer(&self, arn: &str) -> AwsResult<Option<LoadBalancer>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeLoadBalancers",
-                self.inner.describe_load_balancer(arn),
-            )
-            .await
-    }
-    async fn create_target_group(&self, input: &TargetGroupInput) -> AwsResult<TargetGroup> {
-        self.meter
-            .record(
-                "elbv2",
-                "CreateTargetGroup",
-                self.inner.create_target_group(input),
-            )
-            .await
-    }
-    async fn describe_target_groups(&self, names: &[String]) -> AwsResult<Vec<TargetGroup>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeTargetGroups",
-                self.inner.describe_target_groups(names),
-            )
-            .await
-    }
-    async fn modify_target_group(
-        &self,
-        arn: &str,
-        health_check: &HealthCheckConfig,
-    ) -> AwsResult<TargetGroup> {
-        self.meter
-            .record(
-                "elbv2",
-                "ModifyTargetGroup",
-                self.inner.modify_target_group(arn, health_check),
-            )
-            .await
-    }
-    async fn delete_target_group(&self, arn: &str) -> AwsResult<()> {
-        self.meter
-            .record(
-                "elbv2",
-                "DeleteTargetGroup",
-                self.inner.delete_target_group(arn),
-            )
-            .await
-    }
-    async fn describe_target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeTargetHealth",
-                self.inner.describe_target_health(target_group_arn),
-            )
-            .await
-    }
-    async fn describe_rules(&self, listener_arn: &str) -> AwsResult<Vec<Rule>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeRules",
-                self.inner.describe_rules(listener_arn),
-            )
-            .await
-    }
-    async fn create_rule(
-        &self,
+metered! {
+    Ecs, "ecs";
+    fn register_task_definition(input: &TaskDefinitionInput)
+        -> AwsResult<TaskDefinition> = "RegisterTaskDefinition";
+    fn describe_task_definition(arn: &str)
+        -> AwsResult<Option<TaskDefinition>> = "DescribeTaskDefinition";
+    fn list_task_definitions(family: &str) -> AwsResult<Vec<String>> = "ListTaskDefinitions";
+    fn deregister_task_definition(arn: &str) -> AwsResult<()> = "DeregisterTaskDefinition";
+    fn create_service(input: &ServiceInput) -> AwsResult<Service> = "CreateService";
+    fn update_service(update: &ServiceUpdate) -> AwsResult<Service> = "UpdateService";
+    fn describe_services(cluster: &str, names: &[String])
+        -> AwsResult<Vec<Service>> = "DescribeServices";
+    fn delete_service(cluster: &str, name: &str) -> AwsResult<()> = "DeleteService";
+    fn describe_clusters(clusters: &[String]) -> AwsResult<Clusters> = "DescribeClusters";
+}
+
+metered! {
+    Elbv2, "elbv2";
+    fn describe_listener(arn: &str) -> AwsResult<Option<Listener>> = "DescribeListeners";
+    fn describe_load_balancer(arn: &str)
+        -> AwsResult<Option<LoadBalancer>> = "DescribeLoadBalancers";
+    fn create_target_group(input: &TargetGroupInput)
+        -> AwsResult<TargetGroup> = "CreateTargetGroup";
+    fn describe_target_groups(names: &[String])
+        -> AwsResult<Vec<TargetGroup>> = "DescribeTargetGroups";
+    fn modify_target_group(arn: &str, health_check: &HealthCheckConfig)
+        -> AwsResult<TargetGroup> = "ModifyTargetGroup";
+    fn delete_target_group(arn: &str) -> AwsResult<()> = "DeleteTargetGroup";
+    fn describe_target_health(target_group_arn: &str)
+        -> AwsResult<Vec<TargetHealth>> = "DescribeTargetHealth";
+    fn describe_rules(listener_arn: &str) -> AwsResult<Vec<Rule>> = "DescribeRules";
+    fn create_rule(
         listener_arn: &str,
         priority: i32,
         conditions: &RuleConditions,
         forward: &[WeightedTarget],
         tags: &[Tag],
-    ) -> AwsResult<Rule> {
-        self.meter
-            .record(
-                "elbv2",
-                "CreateRule",
-                self.inner
-                    .create_rule(listener_arn, priority, conditions, forward, tags),
-            )
-            .await
-    }
-    async fn modify_rule(
-        &self,
-        rule_arn: &str,
-        conditions: &RuleConditions,
-        forward: &[WeightedTarget],
-    ) -> AwsResult<Rule> {
-        self.meter
-            .record(
-                "elbv2",
-                "ModifyRule",
-                self.inner.modify_rule(rule_arn, conditions, forward),
-            )
-            .await
-    }
-    async fn delete_rule(&self, rule_arn: &str) -> AwsResult<()> {
-        self.meter
-            .record("elbv2", "DeleteRule", self.inner.delete_rule(rule_arn))
-            .await
-    }
-    async fn describe_tags(&self, arns: &[String]) -> AwsResult<BTreeMap<String, Vec<Tag>>> {
-        self.meter
-            .record("elbv2", "DescribeTags", self.inner.describe_tags(arns))
-            .await
-    }
-    async fn add_listener_certificate(
-        &self,
-        listener_arn: &str,
-        certificate_arn: &str,
-    ) -> AwsResult<()> {
-        self.meter
-            .record(
-                "elbv2",
-                "AddListenerCertificates",
-                self.inner
-                    .add_listener_certificate(listener_arn, certificate_arn),
-            )
-            .await
-    }
-    async fn remove_listener_certificate(
-        &self,
-        listener_arn: &str,
-        certificate_arn: &str,
-    ) -> AwsResult<()> {
-        self.meter
-            .record(
-                "elbv2",
-                "RemoveListenerCertificates",
-                self.inner
-                    .remove_listener_certificate(listener_arn, certificate_arn),
-            )
-            .await
-    }
-    async fn describe_listener_certificates(&self, listener_arn: &str) -> AwsResult<Vec<String>> {
-        self.meter
-            .record(
-                "elbv2",
-                "DescribeListenerCertificates",
-                self.inner.describe_listener_certificates(listener_arn),
-            )
-            .await
-    }
+    ) -> AwsResult<Rule> = "CreateRule";
+    fn modify_rule(rule_arn: &str, conditions: &RuleConditions, forward: &[WeightedTarget])
+        -> AwsResult<Rule> = "ModifyRule";
+    fn delete_rule(rule_arn: &str) -> AwsResult<()> = "DeleteRule";
+    fn describe_tags(arns: &[String]) -> AwsResult<BTreeMap<String, Vec<Tag>>> = "DescribeTags";
+    fn add_listener_certificate(listener_arn: &str, certificate_arn: &str)
+        -> AwsResult<()> = "AddListenerCertificates";
+    fn remove_listener_certificate(listener_arn: &str, certificate_arn: &str)
+        -> AwsResult<()> = "RemoveListenerCertificates";
+    fn describe_listener_certificates(listener_arn: &str)
+        -> AwsResult<Vec<String>> = "DescribeListenerCertificates";
 }
 
-#[async_trait]
-impl Route53 for Metered<dyn Route53> {
-    async fn list_hosted_zones(&self) -> AwsResult<Vec<HostedZone>> {
-        self.meter
-            .record("route53", "ListHostedZones", self.inner.list_hosted_zones())
-            .await
-    }
-    async fn hosted_zones_by_name(&self, dns_name: &str) -> AwsResult<Vec<HostedZone>> {
-        self.meter
-            .record(
-                "route53",
-                "ListHostedZonesByName",
-                self.inner.hosted_zones_by_name(dns_name),
-            )
-            .await
-    }
-    async fn list_record_sets(&self, zone_id: &str) -> AwsResult<Vec<RecordSet>> {
-        self.meter
-            .record(
-                "route53",
-                "ListResourceRecordSets",
-                self.inner.list_record_sets(zone_id),
-            )
-            .await
-    }
-    async fn change_record_sets(&self, zone_id: &str, changes: &[Change]) -> AwsResult<ChangeInfo> {
-        self.meter
-            .record(
-                "route53",
-                "ChangeResourceRecordSets",
-                self.inner.change_record_sets(zone_id, changes),
-            )
-            .await
-    }
-    async fn get_change(&self, change_id: &str) -> AwsResult<ChangeInfo> {
-        self.meter
-            .record("route53", "GetChange", self.inner.get_change(change_id))
-            .await
-    }
+metered! {
+    Route53, "route53";
+    fn list_hosted_zones() -> AwsResult<Vec<HostedZone>> = "ListHostedZones";
+    fn hosted_zones_by_name(dns_name: &str) -> AwsResult<Vec<HostedZone>> = "ListHostedZonesByName";
+    fn list_record_sets(zone_id: &str) -> AwsResult<Vec<RecordSet>> = "ListResourceRecordSets";
+    fn change_record_sets(zone_id: &str, changes: &[Change])
+        -> AwsResult<ChangeInfo> = "ChangeResourceRecordSets";
+    fn get_change(change_id: &str) -> AwsResult<ChangeInfo> = "GetChange";
 }
 
-#[async_trait]
-impl Acm for Metered<dyn Acm> {
-    async fn request_certificate(&self, request: &CertificateRequest) -> AwsResult<String> {
-        self.meter
-            .record(
-                "acm",
-                "RequestCertificate",
-                self.inner.request_certificate(request),
-            )
-            .await
-    }
-    async fn describe_certificate(&self, arn: &str) -> AwsResult<Option<Certificate>> {
-        self.meter
-            .record(
-                "acm",
-                "DescribeCertificate",
-                self.inner.describe_certificate(arn),
-            )
-            .await
-    }
-    async fn list_certificates(&self, domain_name: &str) -> AwsResult<Vec<CertificateSummary>> {
-        self.meter
-            .record(
-                "acm",
-                "ListCertificates",
-                self.inner.list_certificates(domain_name),
-            )
-            .await
-    }
-    async fn list_tags(&self, arn: &str) -> AwsResult<Vec<Tag>> {
-        self.meter
-            .record("acm", "ListTagsForCertificate", self.inner.list_tags(arn))
-            .await
-    }
-    async fn delete_certificate(&self, arn: &str) -> AwsResult<()> {
-        self.meter
-            .record(
-                "acm",
-                "DeleteCertificate",
-                self.inner.delete_certificate(arn),
-            )
-            .await
-    }
+metered! {
+    Acm, "acm";
+    fn request_certificate(request: &CertificateRequest)
+        -> AwsResult<String> = "RequestCertificate";
+    fn describe_certificate(arn: &str) -> AwsResult<Option<Certificate>> = "DescribeCertificate";
+    fn list_certificates(domain_name: &str)
+        -> AwsResult<Vec<CertificateSummary>> = "ListCertificates";
+    fn list_tags(arn: &str) -> AwsResult<Vec<Tag>> = "ListTagsForCertificate";
+    fn delete_certificate(arn: &str) -> AwsResult<()> = "DeleteCertificate";
 }
 
-#[async_trait]
-impl CloudWatch for Metered<dyn CloudWatch> {
-    async fn get_metric_data(
-        &self,
-        queries: &[DataQuery],
-        start: jiff::Timestamp,
-        end: jiff::Timestamp,
-    ) -> AwsResult<Vec<MetricSeries>> {
-        self.meter
-            .record(
-                "cloudwatch",
-                "GetMetricData",
-                self.inner.get_metric_data(queries, start, end),
-            )
-            .await
-    }
-    async fn describe_alarms(&self, names: &[String]) -> AwsResult<Vec<AlarmState>> {
-        self.meter
-            .record(
-                "cloudwatch",
-                "DescribeAlarms",
-                self.inner.describe_alarms(names),
-            )
-            .await
-    }
+metered! {
+    CloudWatch, "cloudwatch";
+    fn get_metric_data(queries: &[DataQuery], start: jiff::Timestamp, end: jiff::Timestamp)
+        -> AwsResult<Vec<MetricSeries>> = "GetMetricData";
+    fn describe_alarms(names: &[String]) -> AwsResult<Vec<AlarmState>> = "DescribeAlarms";
 }
 
 #[cfg(test)]
