@@ -4,20 +4,8 @@
 //! [`super::retry`] for the simulator), so a call counts once, with the outcome the controller
 //! saw: `throttling` means AWS still throttled it after every retry.
 
-use super::acm::{Acm, Certificate, CertificateRequest, CertificateSummary};
-use super::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricSeries};
-use super::ecs::{
-    Clusters, Ecs, Service, ServiceInput, ServiceUpdate, TaskDefinition, TaskDefinitionInput,
-};
-use super::elbv2::{
-    Elbv2, HealthCheckConfig, Listener, LoadBalancer, Rule, RuleConditions, TargetGroup,
-    TargetGroupInput, TargetHealth, WeightedTarget,
-};
-use super::route53::{Change, ChangeInfo, HostedZone, RecordSet, Route53};
-use super::{AwsResult, AwsServices, Tag};
+use super::{AwsResult, AwsServices};
 use crate::telemetry::Metrics;
-use async_trait::async_trait;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -78,14 +66,14 @@ struct Metered<T: ?Sized> {
     meter: Meter,
 }
 
-/// Implements `$trait` for `Metered<dyn $trait>`: each method forwards to the inner service
-/// through [`Meter::record`] under the AWS operation name given after `=`.
+/// Implements `$trait` for `Metered<dyn $trait>`: each call goes to the inner service through
+/// [`Meter::record`], under its AWS operation name.
 macro_rules! metered {
     (
         $trait:ident, $service:literal;
         $(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $operation:literal;)*
     ) => {
-        #[async_trait]
+        #[async_trait::async_trait]
         impl $trait for Metered<dyn $trait> {
             $(async fn $name(&self, $($arg: $ty),*) -> $ret {
                 self.meter
@@ -96,83 +84,7 @@ macro_rules! metered {
     };
 }
 
-metered! {
-    Ecs, "ecs";
-    fn register_task_definition(input: &TaskDefinitionInput)
-        -> AwsResult<TaskDefinition> = "RegisterTaskDefinition";
-    fn describe_task_definition(arn: &str)
-        -> AwsResult<Option<TaskDefinition>> = "DescribeTaskDefinition";
-    fn list_task_definitions(family: &str) -> AwsResult<Vec<String>> = "ListTaskDefinitions";
-    fn deregister_task_definition(arn: &str) -> AwsResult<()> = "DeregisterTaskDefinition";
-    fn create_service(input: &ServiceInput) -> AwsResult<Service> = "CreateService";
-    fn update_service(update: &ServiceUpdate) -> AwsResult<Service> = "UpdateService";
-    fn describe_services(cluster: &str, names: &[String])
-        -> AwsResult<Vec<Service>> = "DescribeServices";
-    fn delete_service(cluster: &str, name: &str) -> AwsResult<()> = "DeleteService";
-    fn describe_clusters(clusters: &[String]) -> AwsResult<Clusters> = "DescribeClusters";
-}
-
-metered! {
-    Elbv2, "elbv2";
-    fn describe_listener(arn: &str) -> AwsResult<Option<Listener>> = "DescribeListeners";
-    fn describe_load_balancer(arn: &str)
-        -> AwsResult<Option<LoadBalancer>> = "DescribeLoadBalancers";
-    fn create_target_group(input: &TargetGroupInput)
-        -> AwsResult<TargetGroup> = "CreateTargetGroup";
-    fn describe_target_groups(names: &[String])
-        -> AwsResult<Vec<TargetGroup>> = "DescribeTargetGroups";
-    fn modify_target_group(arn: &str, health_check: &HealthCheckConfig)
-        -> AwsResult<TargetGroup> = "ModifyTargetGroup";
-    fn delete_target_group(arn: &str) -> AwsResult<()> = "DeleteTargetGroup";
-    fn describe_target_health(target_group_arn: &str)
-        -> AwsResult<Vec<TargetHealth>> = "DescribeTargetHealth";
-    fn describe_rules(listener_arn: &str) -> AwsResult<Vec<Rule>> = "DescribeRules";
-    fn create_rule(
-        listener_arn: &str,
-        priority: i32,
-        conditions: &RuleConditions,
-        forward: &[WeightedTarget],
-        tags: &[Tag],
-    ) -> AwsResult<Rule> = "CreateRule";
-    fn modify_rule(rule_arn: &str, conditions: &RuleConditions, forward: &[WeightedTarget])
-        -> AwsResult<Rule> = "ModifyRule";
-    fn delete_rule(rule_arn: &str) -> AwsResult<()> = "DeleteRule";
-    fn describe_tags(arns: &[String]) -> AwsResult<BTreeMap<String, Vec<Tag>>> = "DescribeTags";
-    fn add_listener_certificate(listener_arn: &str, certificate_arn: &str)
-        -> AwsResult<()> = "AddListenerCertificates";
-    fn remove_listener_certificate(listener_arn: &str, certificate_arn: &str)
-        -> AwsResult<()> = "RemoveListenerCertificates";
-    fn describe_listener_certificates(listener_arn: &str)
-        -> AwsResult<Vec<String>> = "DescribeListenerCertificates";
-}
-
-metered! {
-    Route53, "route53";
-    fn list_hosted_zones() -> AwsResult<Vec<HostedZone>> = "ListHostedZones";
-    fn hosted_zones_by_name(dns_name: &str) -> AwsResult<Vec<HostedZone>> = "ListHostedZonesByName";
-    fn list_record_sets(zone_id: &str) -> AwsResult<Vec<RecordSet>> = "ListResourceRecordSets";
-    fn change_record_sets(zone_id: &str, changes: &[Change])
-        -> AwsResult<ChangeInfo> = "ChangeResourceRecordSets";
-    fn get_change(change_id: &str) -> AwsResult<ChangeInfo> = "GetChange";
-}
-
-metered! {
-    Acm, "acm";
-    fn request_certificate(request: &CertificateRequest)
-        -> AwsResult<String> = "RequestCertificate";
-    fn describe_certificate(arn: &str) -> AwsResult<Option<Certificate>> = "DescribeCertificate";
-    fn list_certificates(domain_name: &str)
-        -> AwsResult<Vec<CertificateSummary>> = "ListCertificates";
-    fn list_tags(arn: &str) -> AwsResult<Vec<Tag>> = "ListTagsForCertificate";
-    fn delete_certificate(arn: &str) -> AwsResult<()> = "DeleteCertificate";
-}
-
-metered! {
-    CloudWatch, "cloudwatch";
-    fn get_metric_data(queries: &[DataQuery], start: jiff::Timestamp, end: jiff::Timestamp)
-        -> AwsResult<Vec<MetricSeries>> = "GetMetricData";
-    fn describe_alarms(names: &[String]) -> AwsResult<Vec<AlarmState>> = "DescribeAlarms";
-}
+super::calls::for_each_service!(metered);
 
 #[cfg(test)]
 mod tests {

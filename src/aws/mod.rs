@@ -5,6 +5,7 @@
 //! in-process simulator (`crate::sim::aws`). Controllers only see [`AwsServices`].
 
 pub mod acm;
+mod calls;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod ecs;
