@@ -315,6 +315,49 @@ fn doctor_prints_one_json_document_for_scripts() {
 }
 
 #[test]
+fn doctor_help_leaves_out_the_flags_that_only_shape_the_running_operator() {
+    let help = cygni()
+        .args(["doctor", "--help"])
+        .output()
+        .expect("cygni runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for shown in [
+        "--service-account",
+        "--ecs-cluster",
+        "--allowed-hosted-zones",
+    ] {
+        assert!(help.contains(shown), "{shown} is listed:\n{help}");
+    }
+    for hidden in [
+        "--listen-addr",
+        "--leader-election",
+        "--resync-period",
+        "--lease-name",
+    ] {
+        assert!(!help.contains(hidden), "{hidden} is not listed:\n{help}");
+    }
+    // Still accepted, so the operator's flags and variables can be passed as they are.
+    let output = cygni()
+        .args([
+            "doctor",
+            "--aws-backend",
+            "sim",
+            "--listen-addr",
+            "0.0.0.0:9090",
+        ])
+        .arg("--kubeconfig")
+        .arg(dead_kubeconfig("doctor-run-flags"))
+        .output()
+        .expect("cygni runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the checks ran and one failed"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("FAIL  Kubernetes API"));
+}
+
+#[test]
 fn doctor_refuses_a_service_account_without_a_namespace() {
     let output = cygni()
         .args([

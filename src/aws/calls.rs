@@ -9,6 +9,7 @@
 macro_rules! for_each_service {
     ($layer:ident) => {
         const _: () = {
+            use std::collections::BTreeMap;
             use $crate::aws::acm::{Acm, Certificate, CertificateRequest, CertificateSummary};
             use $crate::aws::cloudwatch::{AlarmState, CloudWatch, DataQuery, MetricSeries};
             use $crate::aws::ecs::{
@@ -21,7 +22,6 @@ macro_rules! for_each_service {
             };
             use $crate::aws::route53::{Change, ChangeInfo, HostedZone, RecordSet, Route53};
             use $crate::aws::{AwsResult, Tag};
-            use std::collections::BTreeMap;
 
             $layer! {
                 Ecs, "ecs";

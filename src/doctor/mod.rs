@@ -27,8 +27,20 @@ pub enum Output {
     Json,
 }
 
-/// Options of `cygni doctor`: its own, then every flag of `cygni run`.
+/// Options of `cygni doctor`: its own, then every flag of `cygni run`. The flags that only
+/// shape the running operator (resync, concurrency, metrics address, leader election) are still
+/// accepted, so one set of flags or variables serves both commands, but left out of the help.
 #[derive(Args, Clone, Debug)]
+#[command(
+    mut_arg("resync_period", |a| a.hide(true)),
+    mut_arg("concurrency", |a| a.hide(true)),
+    mut_arg("listen_addr", |a| a.hide(true)),
+    mut_arg("leader_election", |a| a.hide(true)),
+    mut_arg("lease_name", |a| a.hide(true)),
+    mut_arg("lease_namespace", |a| a.hide(true)),
+    mut_arg("lease_duration", |a| a.hide(true)),
+    mut_arg("identity", |a| a.hide(true))
+)]
 pub struct DoctorArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
