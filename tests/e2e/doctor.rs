@@ -60,6 +60,61 @@ async fn grant(env: &Env, rules: &[Rule]) {
     )
     .await
     .expect("RBAC granted");
+    // A real API server's RBAC authorizer learns of new bindings through its own watch, a moment
+    // after the write: wait until it allows the last granted rule and the Lease, as doctor asks.
+    let last = rules.last().expect("rules");
+    wait_until_allowed(env, last.groups[0], last.resources[0], last.verbs[0], None).await;
+    wait_until_allowed(
+        env,
+        "coordination.k8s.io",
+        "leases",
+        "create",
+        Some(&env.namespace),
+    )
+    .await;
+}
+
+async fn wait_until_allowed(
+    env: &Env,
+    group: &str,
+    resource: &str,
+    verb: &str,
+    namespace: Option<&str>,
+) {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let request = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(format!("system:serviceaccount:{}:cygni", env.namespace)),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{}", env.namespace),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                namespace: namespace.map(str::to_string),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let api = Api::<SubjectAccessReview>::all(env.client.clone());
+    for _ in 0..100 {
+        let answer = api
+            .create(&Default::default(), &request)
+            .await
+            .expect("SubjectAccessReview");
+        if answer.status.is_some_and(|s| s.allowed) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{verb} {resource}.{group} is still denied 10 s after the grant");
 }
 
 /// Removes what the test made outside its namespace.
