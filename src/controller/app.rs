@@ -19,7 +19,7 @@ use crate::api::app::{RevisionTaskDefinition, SlotName};
 use crate::api::conditions::{self, reason};
 use crate::api::deployment::DeploymentSpec;
 use crate::api::{App, AppStatus, DeletionPolicy, Deployment, Domain, FINALIZER};
-use crate::aws::ecs::{Service, TaskDefinitionInput};
+use crate::aws::ecs::{Service, ServiceUpdate, TaskDefinitionInput};
 use crate::aws::elbv2::{Rule, RuleConditions};
 use crate::aws::{AwsError, AwsErrorKind, OWNER_TAG};
 use crate::plan::app::{
@@ -160,7 +160,7 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     // Act, then report what was done, also when acting failed part way (a failure that persists
     // reaches the conditions through the reconcile's error path).
     let drift = is_drift(app, &plan.changes);
-    let (new_status, acted) = act(app, &id, &valid, &observed, &plan, ctx).await;
+    let (new_status, acted, wrote) = act(app, &id, &valid, &observed, &plan, ctx).await;
     // Announced before the status is written, so a restart in between announces the same
     // Events again (found by name) rather than losing them.
     let before = app.status.clone();
@@ -172,6 +172,10 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
     // planner's short poll of a changing App is only a backstop, and so is the resync of a
     // converged one, whose AWS drift the view's pass finds.
     let after = match plan.requeue_after {
+        // Every change found AWS as it should be (a status that lost a record after a crash)
+        // and only the status changed: it says converging, and the next plan, with the records
+        // back, says what is true. Nothing in AWS changed to wake the App, so look again at once.
+        Some(_) if !wrote && before.as_ref() != Some(&new_status) => Duration::ZERO,
         Some(poll) => poll.max(PROGRESS_BACKSTOP.min(ctx.settings.resync_period)),
         None => ctx.settings.resync() * CONVERGED_RESYNCS,
     };
@@ -646,7 +650,7 @@ async fn act(
     observed: &Observed,
     plan: &planner::Plan,
     ctx: &Context,
-) -> (AppStatus, Result<(), Error>) {
+) -> (AppStatus, Result<(), Error>, bool) {
     let mut progress = Progress {
         status: plan.status.clone(),
         load_balancer: observed.load_balancer.arn.clone(),
@@ -661,6 +665,17 @@ async fn act(
                     .map(|t| (*s, t.arn.clone()))
             })
             .collect(),
+        wrote: false,
+        services: SLOTS
+            .iter()
+            .filter_map(|s| {
+                observed
+                    .slot(*s)
+                    .service
+                    .clone()
+                    .map(|service| (*s, service))
+            })
+            .collect(),
     };
     for change in &plan.changes {
         tracing::info!(app = %id.owner(), change = %change, "converging");
@@ -670,10 +685,11 @@ async fn act(
             for touched in touches(change, id, valid) {
                 ctx.view.invalidate(touched);
             }
-            return (progress.status, Err(error));
+            return (progress.status, Err(error), true);
         }
     }
-    (progress.status, Ok(()))
+    let wrote = progress.wrote;
+    (progress.status, Ok(()), wrote)
 }
 
 /// What of the AWS view a change writes.
@@ -712,10 +728,15 @@ struct Progress {
     load_balancer: String,
     task_definitions: BTreeMap<i64, String>,
     target_groups: BTreeMap<SlotName, String>,
+    /// The slots' services as observed before the changes.
+    services: BTreeMap<SlotName, Service>,
+    /// Whether a change wrote to AWS (a registration that found its task definition, or an
+    /// update the service already has, writes nothing).
+    wrote: bool,
 }
 
 impl Progress {
-    /// Makes one change.
+    /// Makes one change, and notes whether it wrote to AWS.
     async fn make(
         &mut self,
         change: &Change,
@@ -724,6 +745,8 @@ impl Progress {
         valid: &ValidatedApp,
         ctx: &Context,
     ) -> Result<(), Error> {
+        let wrote_before = self.wrote;
+        self.wrote = true;
         match change {
             Change::CreateDeployment {
                 revision,
@@ -742,7 +765,8 @@ impl Progress {
                 Ok(())
             }
             Change::RegisterTaskDefinition { revision, input } => {
-                let arn = register_once(input, ctx).await?;
+                let (arn, registered) = register_once(input, ctx).await?;
+                self.wrote = wrote_before || registered;
                 self.status
                     .task_definitions
                     .retain(|t| t.revision != *revision);
@@ -805,7 +829,29 @@ impl Progress {
                 if let Some(revision) = revision
                     && update.task_definition_arn.is_none()
                 {
-                    update.task_definition_arn = Some(self.registered(*revision)?);
+                    let arn = self.registered(*revision)?;
+                    // A crash between creating a service and recording its revision's task
+                    // definition leaves a status without it and a service that already runs it:
+                    // the registration finds the same ARN, and there is nothing to update.
+                    let runs_it = self
+                        .services
+                        .get(slot)
+                        .filter(|s| s.task_definition_arn == arn);
+                    if let Some(service) = runs_it {
+                        let unchanged = ServiceUpdate {
+                            cluster: update.cluster.clone(),
+                            name: update.name.clone(),
+                            ..ServiceUpdate::default()
+                        };
+                        if update == unchanged {
+                            let service = service.clone();
+                            self.requested(*slot, *revision, &service);
+                            self.wrote = wrote_before;
+                            return Ok(());
+                        }
+                    } else {
+                        update.task_definition_arn = Some(arn);
+                    }
                 }
                 let service = ctx.aws.ecs.update_service(&update).await.map_err(aws)?;
                 ctx.view.service_written(&update.cluster, &service);
@@ -949,7 +995,11 @@ impl Progress {
 
 /// Registers a task definition unless the family's newest revision already has this content (a
 /// crash between registering and recording it must not leave a trail of identical revisions).
-async fn register_once(input: &TaskDefinitionInput, ctx: &Context) -> Result<String, Error> {
+/// Returns its ARN and whether it was registered now.
+async fn register_once(
+    input: &TaskDefinitionInput,
+    ctx: &Context,
+) -> Result<(String, bool), Error> {
     let existing = ctx
         .aws
         .ecs
@@ -967,16 +1017,16 @@ async fn register_once(input: &TaskDefinitionInput, ctx: &Context) -> Result<Str
         let mut same = found.input.clone();
         same.tags.clone_from(&input.tags);
         if same == *input {
-            return Ok(found.arn);
+            return Ok((found.arn, false));
         }
     }
-    Ok(ctx
+    let registered = ctx
         .aws
         .ecs
         .register_task_definition(input)
         .await
-        .map_err(aws)?
-        .arn)
+        .map_err(aws)?;
+    Ok((registered.arn, true))
 }
 
 async fn create_deployment(

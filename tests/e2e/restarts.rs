@@ -130,6 +130,46 @@ async fn a_blue_green_restarted_at_every_step_boundary_ends_as_an_uninterrupted_
     assert_eq!(straight.steps.len(), 4, "{:?}", straight.steps);
 }
 
+/// A crash between creating a slot's service and recording its task definition in status leaves
+/// a status without it while the service already runs it. The next reconcile records it again
+/// with reads alone: no second registration and no UpdateService to the task definition the
+/// service already runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_that_lost_its_task_definition_gets_it_back_without_an_aws_write() {
+    use kube::api::{Patch, PatchParams};
+    let env = Env::start().await;
+    env.apply_app("web", minimal("nginx:1.27")).await;
+    let app = env.wait_app("web", "Ready", ready).await;
+    let recorded = app.status.expect("status").task_definitions;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    tokio::time::sleep(RESYNC * 2).await;
+    env.aws.reset_calls();
+    env.apps()
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"taskDefinitions": []}})),
+        )
+        .await
+        .expect("status patched");
+    env.wait_app("web", "its task definition recorded again", |a| {
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.task_definitions == recorded)
+    })
+    .await;
+    tokio::time::sleep(RESYNC).await;
+    let calls = env.aws.calls();
+    assert_eq!(
+        calls.write_operations(),
+        Vec::new(),
+        "writes after the status lost its task definition: {calls:?}"
+    );
+    let app = env.apps().get("web").await.expect("App");
+    assert!(ready(&app), "{:#?}", app.status);
+    env.stop().await;
+}
+
 /// A `cygni run` process against the test's API, with simulated AWS kept in `dir`.
 struct OperatorProcess {
     child: std::process::Child,
