@@ -175,7 +175,9 @@ async fn apply(cached: &App, api: &Api<App>, ctx: &Context) -> Result<Action, Er
         // Every change found AWS as it should be (a status that lost a record after a crash)
         // and only the status changed: it says converging, and the next plan, with the records
         // back, says what is true. Nothing in AWS changed to wake the App, so look again at once.
-        Some(_) if !wrote && before.as_ref() != Some(&new_status) => Duration::ZERO,
+        Some(_) if !plan.changes.is_empty() && !wrote && before.as_ref() != Some(&new_status) => {
+            Duration::ZERO
+        }
         Some(poll) => poll.max(PROGRESS_BACKSTOP.min(ctx.settings.resync_period)),
         None => ctx.settings.resync() * CONVERGED_RESYNCS,
     };
